@@ -1,0 +1,185 @@
+"""Validate every answer before cookiecutter writes a single file.
+
+Cookiecutter renders this script with Jinja before running it. The answers are
+pasted in only as a JSON document inside a raw string and parsed with
+``json.loads``, so no answer is ever executed as code. Everything above
+``main`` is plain Python that the template's own tests import and unit-test.
+
+A bad answer prints one line naming the field and what is allowed, then exits
+with status 1; cookiecutter then deletes the project directory it created.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+SLUG_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+PACKAGE_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+# Canonical public PEP 440 versions: 1.0, 2!1.0, 1.0a1, 1.0rc2.post1.dev3, ...
+VERSION_PATTERN = re.compile(
+    r"([1-9][0-9]*!)?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"
+    r"((a|b|rc)(0|[1-9][0-9]*))?(\.post(0|[1-9][0-9]*))?(\.dev(0|[1-9][0-9]*))?"
+)
+MAX_SLUG_LENGTH = 64
+MAX_TEXT_LENGTH = 1000
+
+# Import names of the generated project's runtime and development dependencies,
+# keyed by distribution name. A package with one of these names would shadow
+# the dependency; the template's tests check this list against pyproject.toml.
+DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
+    "black": ("black",),
+    "click": ("click",),
+    "hatchling": ("hatchling",),
+    "mlflow": ("mlflow",),
+    "mypy": ("mypy",),
+    "numpy": ("numpy",),
+    "pandas": ("pandas",),
+    "pandas-stubs": ("pandas_stubs",),
+    "pyarrow": ("pyarrow",),
+    "pydantic": ("pydantic",),
+    "pydantic-settings": ("pydantic_settings",),
+    "pytest": ("pytest", "_pytest"),
+    "pytest-cov": ("pytest_cov",),
+    "pyyaml": ("yaml",),
+    "ruff": ("ruff",),
+    "scikit-learn": ("sklearn",),
+    "scipy": ("scipy",),
+    "skops": ("skops",),
+    "types-pyyaml": ("yaml_stubs",),
+}
+# Names that are not dependencies but would still confuse imports or tools.
+RESERVED_PACKAGE_NAMES = frozenset({"src", "test", "tests", "docs", "data"})
+
+
+class AnswerError(ValueError):
+    """An answer that the template cannot use; the message is for the user."""
+
+
+def _single_line(name: str, value: str) -> None:
+    if not value.strip():
+        raise AnswerError(f"{name} must not be empty")
+    if "\n" in value or "\r" in value:
+        raise AnswerError(f"{name} must be a single line")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise AnswerError(f"{name} must be at most {MAX_TEXT_LENGTH} characters")
+
+
+def check_text(name: str, value: str) -> None:
+    """Accept any non-empty, single-line text of reasonable length."""
+    _single_line(name, value)
+
+
+def check_slug(name: str, value: str) -> None:
+    """Accept a lowercase, dash-separated distribution name."""
+    if not SLUG_PATTERN.fullmatch(value) or len(value) > MAX_SLUG_LENGTH:
+        raise AnswerError(
+            f"{name} {value!r} is not valid: use lowercase letters, digits and"
+            f" single dashes, starting with a letter (at most {MAX_SLUG_LENGTH}"
+            " characters), e.g. 'churn-model'"
+        )
+
+
+def shadowed_module(value: str) -> str | None:
+    """Return what a package named ``value`` would shadow, or ``None``."""
+    if value in sys.stdlib_module_names:
+        return "the standard library module"
+    for distribution, import_names in DEPENDENCY_IMPORT_NAMES.items():
+        if value in import_names:
+            return f"the dependency {distribution!r}"
+    if value in RESERVED_PACKAGE_NAMES:
+        return "a project directory name"
+    return None
+
+
+def check_package(name: str, value: str) -> None:
+    """Accept a lowercase identifier that shadows nothing the project imports."""
+    if not PACKAGE_PATTERN.fullmatch(value) or not value.isidentifier():
+        raise AnswerError(
+            f"{name} {value!r} is not valid: use lowercase letters, digits and"
+            " underscores, starting with a letter, e.g. 'churn_model'"
+        )
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        raise AnswerError(f"{name} {value!r} is a Python keyword: choose another")
+    shadowed = shadowed_module(value)
+    if shadowed:
+        raise AnswerError(f"{name} {value!r} would shadow {shadowed}: choose another")
+
+
+def check_email(name: str, value: str) -> None:
+    """Accept an address of the form ``name@domain.tld``."""
+    if not EMAIL_PATTERN.fullmatch(value):
+        raise AnswerError(
+            f"{name} {value!r} is not an email address: expected name@domain.tld"
+        )
+
+
+def check_version(name: str, value: str) -> None:
+    """Accept a canonical public PEP 440 version."""
+    if not VERSION_PATTERN.fullmatch(value):
+        raise AnswerError(
+            f"{name} {value!r} is not a PEP 440 version: expected e.g. 0.1.0,"
+            " 1.0rc1 or 2.0.post1"
+        )
+
+
+CHECKS: dict[str, Callable[[str, str], None]] = {
+    "project_name": check_text,
+    "project_slug": check_slug,
+    "package_name": check_package,
+    "description": check_text,
+    "author_name": check_text,
+    "author_email": check_email,
+    "organization": check_text,
+    "version": check_version,
+}
+
+
+def check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
+    """Accept only one of the values ``cookiecutter.json`` offers."""
+    if value not in allowed:
+        raise AnswerError(
+            f"{name} {value!r} is not allowed: choose one of {', '.join(allowed)}"
+        )
+
+
+def validate(answers: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    """Check every answer, raising ``AnswerError`` on the first bad one.
+
+    ``answers`` are the values cookiecutter will render with; ``options`` is
+    ``cookiecutter.json`` as loaded, where a list marks a choice.
+    """
+    for name, option in options.items():
+        if name.startswith("_"):
+            continue
+        value = answers.get(name)
+        if not isinstance(value, str):
+            raise AnswerError(f"{name} must be text, got {value!r}")
+        if isinstance(option, list):
+            check_choice(name, value, [str(choice) for choice in option])
+        else:
+            CHECKS[name](name, value)
+
+
+def main(answers_json: str, options_json: str) -> int:
+    """Validate the rendered answers; print one line and return 1 if bad."""
+    try:
+        validate(json.loads(answers_json), json.loads(options_json))
+    except AnswerError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(
+        main(
+            r"""{{ cookiecutter | tojson }}""",
+            r"""{{ _cookiecutter | tojson }}""",
+        )
+    )

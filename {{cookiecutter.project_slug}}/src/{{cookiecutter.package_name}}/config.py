@@ -1,0 +1,165 @@
+"""The project's one typed configuration: a YAML file plus environment overrides.
+
+Every setting lives in ``config.yaml``. Any of them can be overridden by an
+environment variable named after its path, e.g.
+``{{ cookiecutter.package_name | upper }}_SEED=7`` or
+``{{ cookiecutter.package_name | upper }}_MODEL__MAX_ITER=300``
+(nested keys are joined by a double underscore).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from .errors import ConfigError
+
+ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
+DEFAULT_CONFIG_PATH = Path("config.yaml")
+
+
+class _Section(BaseModel):
+    """A configuration section: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    """Where the training data is and which columns play which role."""
+
+    path: Path = Field(description="CSV or Parquet file, relative to the config.")
+    target: str = Field(min_length=1, description="Column to predict.")
+    numeric_features: list[str] = Field(default_factory=list)
+    categorical_features: list[str] = Field(default_factory=list)
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+
+    @property
+    def features(self) -> list[str]:
+        """All feature columns, numeric first, in configuration order."""
+        return [*self.numeric_features, *self.categorical_features]
+
+    @model_validator(mode="after")
+    def _check_columns(self) -> DataConfig:
+        features = self.features
+        if not features:
+            raise ValueError("name at least one numeric or categorical feature")
+        duplicates = sorted({name for name in features if features.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"features listed twice: {', '.join(duplicates)}")
+        if self.target in features:
+            raise ValueError(f"target {self.target!r} is also listed as a feature")
+        return self
+
+
+class PreprocessingConfig(_Section):
+    """How features are cleaned before they reach the estimator."""
+
+    clip_quantile: float = Field(
+        default=0.01, ge=0, lt=0.5, description="Share of outliers clipped per tail."
+    )
+
+
+class ModelConfig(_Section):
+    """Hyperparameters of the estimator, passed to it by name."""
+
+    learning_rate: float = Field(default=0.1, gt=0, le=1)
+    max_iter: int = Field(default=100, ge=1)
+    max_leaf_nodes: int = Field(default=31, ge=2)
+    l2_regularization: float = Field(default=0.0, ge=0)
+
+
+class TrackingConfig(_Section):
+    """Where MLflow records runs and which registered model they feed."""
+
+    experiment: str = Field(min_length=1)
+    registered_model: str = Field(min_length=1)
+    uri: str | None = Field(
+        default=None,
+        description="Tracking URI; unset means MLFLOW_TRACKING_URI or local SQLite.",
+    )
+    champion_alias: str = Field(default="champion", pattern=r"^[A-Za-z][\w-]*$")
+
+
+class Settings(BaseSettings):
+    """The whole configuration; build it with :func:`load_config`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    seed: int = Field(default=42, ge=0, description="Seeds splits and models.")
+    data: DataConfig
+    preprocessing: PreprocessingConfig = PreprocessingConfig()
+    model: ModelConfig = ModelConfig()
+    tracking: TrackingConfig
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Let environment variables override the values read from the file."""
+        return env_settings, init_settings
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read the YAML mapping at ``path``, raising ``ConfigError`` if unusable."""
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    if not isinstance(content, dict):
+        raise ConfigError(f"config file {path} must contain a mapping of settings")
+    return content
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Summarise the first problem pydantic found as ``key.path: message``."""
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "config"
+    extra = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{location}: {first['msg']}{extra}"
+
+
+def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Settings:
+    """Load and validate the configuration at ``path`` with environment overrides.
+
+    A relative ``data.path`` is resolved against the directory of the file, so
+    commands work from any working directory.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, not YAML, or any value is invalid.
+    """
+    values = read_config_file(path)
+    try:
+        settings = Settings(**values)
+    except ValidationError as error:
+        message = describe_validation_error(error)
+        raise ConfigError(f"invalid configuration in {path}: {message}") from None
+    data_path = path.parent / settings.data.path
+    return settings.model_copy(
+        update={"data": settings.data.model_copy(update={"path": data_path})}
+    )

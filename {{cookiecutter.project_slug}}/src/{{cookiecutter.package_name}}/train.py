@@ -1,0 +1,96 @@
+"""Training: fit the pipeline, score it, record it in MLflow, gate promotion."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import mlflow
+from sklearn.pipeline import Pipeline
+
+from . import {{ cookiecutter.task }} as task
+from . import tracking
+from .config import Settings
+from .data import Dataset, Split, load_dataset, split_dataset
+from .pipeline import build_pipeline
+from .predict import load_model, predict_frame
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a training run produced and whether it became the champion."""
+
+    run_id: str
+    model_version: str
+    metrics: dict[str, float]
+    champion_score: float | None
+    promoted: bool
+
+    @property
+    def score(self) -> float:
+        """The candidate's score on the metric that decides promotion."""
+        return self.metrics[task.PRIMARY_METRIC]
+
+
+def split_data(settings: Settings) -> Split:
+    """Load the configured data and split it reproducibly into train and test."""
+    dataset = load_dataset(settings.data)
+    stratify = task.stratify_by(dataset.target)
+    return split_dataset(dataset, settings.data.test_size, settings.seed, stratify)
+
+
+def fit_pipeline(settings: Settings, train: Dataset) -> Pipeline:
+    """Build the configured pipeline and fit it on ``train``."""
+    logger.info("Fitting on %d rows", len(train.features))
+    return build_pipeline(settings).fit(train.features, train.target)
+
+
+def score_model_uri(uri: str, test: Dataset) -> float:
+    """Score the model at ``uri`` on ``test`` with the promotion metric."""
+    predictions = predict_frame(load_model(uri), test.features, uri)
+    return task.compute_metrics(test.target, predictions)[task.PRIMARY_METRIC]
+
+
+def train(settings: Settings) -> TrainingResult:
+    """Train, evaluate on the held-out split, log everything, gate promotion.
+
+    The new version is registered in every case; the champion alias moves to
+    it only if it beats the current champion, scored on the same test rows.
+    """
+    split = split_data(settings)
+    pipeline = fit_pipeline(settings, split.train)
+    metrics = task.compute_metrics(split.test.target, pipeline.predict(split.test.features))
+    client = tracking.connect(settings.tracking)
+    mlflow.set_experiment(settings.tracking.experiment)
+    with mlflow.start_run() as run:
+        mlflow.log_params(tracking.flatten(settings.model_dump(mode="json")))
+        mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
+        mlflow.log_dict(settings.model_dump(mode="json"), "config.json")
+        model_info = tracking.log_model(pipeline, split.train.features)
+        champion = tracking.champion_version(client, settings.tracking)
+        version = tracking.register(
+            client, model_info.model_uri, settings.tracking.registered_model
+        )
+        champion_score = (
+            None
+            if champion is None
+            else score_model_uri(
+                f"models:/{settings.tracking.registered_model}/{champion}", split.test
+            )
+        )
+        promoted = tracking.is_better(
+            metrics[task.PRIMARY_METRIC], champion_score, task.GREATER_IS_BETTER
+        )
+        if promoted:
+            tracking.set_champion(client, settings.tracking, version)
+        mlflow.set_tags(
+            {
+                "promotion.promoted": str(promoted).lower(),
+                "promotion.metric": task.PRIMARY_METRIC,
+                "promotion.champion_version": champion or "none",
+                "promotion.champion_score": "none" if champion_score is None else champion_score,
+            }
+        )
+    return TrainingResult(run.info.run_id, version, metrics, champion_score, promoted)

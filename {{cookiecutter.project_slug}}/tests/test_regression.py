@@ -1,0 +1,82 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_regression
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    parametrize_with_checks,
+)
+
+from {{ cookiecutter.package_name }}.regression import (
+    GREATER_IS_BETTER,
+    PRIMARY_METRIC,
+    GradientBoostedRegressor,
+    build_estimator,
+    compute_metrics,
+    stratify_by,
+)
+
+
+@parametrize_with_checks([GradientBoostedRegressor()])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_dataframe_column_names_consistency():
+    check_dataframe_column_names_consistency(
+        "GradientBoostedRegressor", GradientBoostedRegressor()
+    )
+
+
+def test_not_fitted_before_fit():
+    reg = GradientBoostedRegressor()
+
+    assert not hasattr(reg, "booster_")
+    with pytest.raises(NotFittedError):
+        reg.predict([[0.0]])
+
+
+def test_predicts_with_missing_values():
+    X, y = make_regression(n_samples=200, random_state=0)
+    X[::7, 0] = np.nan
+
+    predictions = GradientBoostedRegressor(max_iter=10).fit(X, y).predict(X)
+
+    assert predictions.shape == y.shape
+    assert np.isfinite(predictions).all()
+
+
+def test_random_state_gives_identical_predictions():
+    X, y = make_regression(n_samples=300, random_state=0)
+
+    first, second = (
+        GradientBoostedRegressor(max_iter=10, random_state=7).fit(X, y)
+        for _ in range(2)
+    )
+
+    assert first.booster_.random_state == 7
+    np.testing.assert_array_equal(first.predict(X), second.predict(X))
+
+
+def test_compute_metrics_on_hand_made_example():
+    metrics = compute_metrics(y_true=[1.0, 2.0, 3.0, 4.0], y_pred=[1.0, 2.0, 3.0, 6.0])
+
+    assert metrics == pytest.approx({"rmse": 1.0, "mae": 0.5, "r2": 0.2})
+    assert all(type(value) is float for value in metrics.values())
+
+
+def test_primary_metric_is_computed():
+    assert PRIMARY_METRIC in compute_metrics([0.0, 1.0], [0.0, 1.0])
+    assert GREATER_IS_BETTER is False
+
+
+def test_splits_are_not_stratified():
+    assert stratify_by(pd.Series([0.5, 1.5])) is None
+
+
+def test_build_estimator_passes_params():
+    estimator = build_estimator({"learning_rate": 0.05, "random_state": 1}, 42)
+
+    assert estimator.learning_rate == 0.05
+    assert estimator.random_state == 42
