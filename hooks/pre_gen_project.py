@@ -26,7 +26,8 @@ VERSION_PATTERN = re.compile(
     r"([1-9][0-9]*!)?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"
     r"((a|b|rc)(0|[1-9][0-9]*))?(\.post(0|[1-9][0-9]*))?(\.dev(0|[1-9][0-9]*))?"
 )
-MAX_SLUG_LENGTH = 64
+# Longer names would make black and ruff wrap generated lines differently.
+MAX_NAME_LENGTH = 40
 MAX_TEXT_LENGTH = 1000
 
 # Import names of the generated project's runtime and development dependencies,
@@ -77,10 +78,10 @@ def check_text(name: str, value: str) -> None:
 
 def check_slug(name: str, value: str) -> None:
     """Accept a lowercase, dash-separated distribution name."""
-    if not SLUG_PATTERN.fullmatch(value) or len(value) > MAX_SLUG_LENGTH:
+    if not SLUG_PATTERN.fullmatch(value) or len(value) > MAX_NAME_LENGTH:
         raise AnswerError(
             f"{name} {value!r} is not valid: use lowercase letters, digits and"
-            f" single dashes, starting with a letter (at most {MAX_SLUG_LENGTH}"
+            f" single dashes, starting with a letter (at most {MAX_NAME_LENGTH}"
             " characters), e.g. 'churn-model'"
         )
 
@@ -99,10 +100,15 @@ def shadowed_module(value: str) -> str | None:
 
 def check_package(name: str, value: str) -> None:
     """Accept a lowercase identifier that shadows nothing the project imports."""
-    if not PACKAGE_PATTERN.fullmatch(value) or not value.isidentifier():
+    if (
+        not PACKAGE_PATTERN.fullmatch(value)
+        or not value.isidentifier()
+        or len(value) > MAX_NAME_LENGTH
+    ):
         raise AnswerError(
             f"{name} {value!r} is not valid: use lowercase letters, digits and"
-            " underscores, starting with a letter, e.g. 'churn_model'"
+            " underscores, starting with a letter or underscore (at most"
+            f" {MAX_NAME_LENGTH} characters), e.g. 'churn_model'"
         )
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
         raise AnswerError(f"{name} {value!r} is a Python keyword: choose another")

@@ -1,6 +1,9 @@
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import (
@@ -18,18 +21,20 @@ from {{ cookiecutter.package_name }}.classification import (
 )
 
 
-@parametrize_with_checks([GradientBoostedClassifier()])
-def test_sklearn_compatible(estimator, check):
+@parametrize_with_checks([GradientBoostedClassifier()])  # type: ignore[untyped-decorator]
+def test_sklearn_compatible(
+    estimator: BaseEstimator, check: Callable[[BaseEstimator], None]
+) -> None:
     check(estimator)
 
 
-def test_dataframe_column_names_consistency():
+def test_dataframe_column_names_consistency() -> None:
     check_dataframe_column_names_consistency(
         "GradientBoostedClassifier", GradientBoostedClassifier()
     )
 
 
-def test_not_fitted_before_fit():
+def test_not_fitted_before_fit() -> None:
     clf = GradientBoostedClassifier()
 
     assert not hasattr(clf, "booster_")
@@ -37,7 +42,7 @@ def test_not_fitted_before_fit():
         clf.predict([[0.0]])
 
 
-def test_predicts_with_missing_values():
+def test_predicts_with_missing_values() -> None:
     X, y = make_classification(n_samples=200, random_state=0)
     X[::7, 0] = np.nan
 
@@ -47,7 +52,7 @@ def test_predicts_with_missing_values():
     np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
 
 
-def test_random_state_gives_identical_predictions():
+def test_random_state_gives_identical_predictions() -> None:
     X, y = make_classification(n_samples=300, random_state=0)
 
     first, second = (
@@ -59,7 +64,7 @@ def test_random_state_gives_identical_predictions():
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
 
 
-def test_compute_metrics_on_hand_made_example():
+def test_compute_metrics_on_hand_made_example() -> None:
     metrics = compute_metrics(y_true=[0, 0, 0, 1], y_pred=[0, 0, 1, 1])
 
     assert metrics == pytest.approx(
@@ -68,18 +73,18 @@ def test_compute_metrics_on_hand_made_example():
     assert all(type(value) is float for value in metrics.values())
 
 
-def test_primary_metric_is_computed():
+def test_primary_metric_is_computed() -> None:
     assert PRIMARY_METRIC in compute_metrics([0, 1], [0, 1])
     assert GREATER_IS_BETTER is True
 
 
-def test_splits_are_stratified_on_labels():
+def test_splits_are_stratified_on_labels() -> None:
     y = pd.Series(["a", "b", "a"])
 
     assert stratify_by(y) is y
 
 
-def test_build_estimator_passes_params():
+def test_build_estimator_passes_params() -> None:
     estimator = build_estimator({"learning_rate": 0.05, "random_state": 1}, 42)
 
     assert estimator.learning_rate == 0.05

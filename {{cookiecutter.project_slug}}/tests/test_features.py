@@ -1,6 +1,9 @@
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
@@ -16,8 +19,10 @@ from sklearn.utils.estimator_checks import (
 from {{ cookiecutter.package_name }}.features import OutlierClipper
 
 
-@parametrize_with_checks([OutlierClipper()])
-def test_sklearn_compatible(estimator, check):
+@parametrize_with_checks([OutlierClipper()])  # type: ignore[untyped-decorator]
+def test_sklearn_compatible(
+    estimator: BaseEstimator, check: Callable[[BaseEstimator], None]
+) -> None:
     check(estimator)
 
 
@@ -35,11 +40,13 @@ def test_sklearn_compatible(estimator, check):
         check_get_feature_names_out_error,
     ],
 )
-def test_output_and_feature_name_checks(check):
+def test_output_and_feature_name_checks(
+    check: Callable[[str, BaseEstimator], None],
+) -> None:
     check("OutlierClipper", OutlierClipper())
 
 
-def test_clips_to_learned_quantiles():
+def test_clips_to_learned_quantiles() -> None:
     X_train = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0], [3.0, 40.0]])
     clipper = OutlierClipper(quantile=0.25).fit(X_train)
 
@@ -51,7 +58,7 @@ def test_clips_to_learned_quantiles():
     )
 
 
-def test_nan_is_ignored_in_fit_and_preserved_in_transform():
+def test_nan_is_ignored_in_fit_and_preserved_in_transform() -> None:
     X = np.array([[np.nan, 1.0], [0.0, np.nan], [10.0, 3.0]])
 
     clipper = OutlierClipper(quantile=0.0).fit(X)
@@ -61,7 +68,7 @@ def test_nan_is_ignored_in_fit_and_preserved_in_transform():
     np.testing.assert_array_equal(np.isnan(Xt), np.isnan(X))
 
 
-def test_all_nan_column_is_left_unclipped():
+def test_all_nan_column_is_left_unclipped() -> None:
     X_train = np.array([[np.nan, 0.0], [np.nan, 1.0]])
 
     clipper = OutlierClipper(quantile=0.0).fit(X_train)
@@ -70,7 +77,7 @@ def test_all_nan_column_is_left_unclipped():
     assert clipper.transform([[1e9, 0.5]])[0, 0] == 1e9
 
 
-def test_fitted_attributes_absent_before_fit():
+def test_fitted_attributes_absent_before_fit() -> None:
     clipper = OutlierClipper()
 
     assert not hasattr(clipper, "lower_")
@@ -78,7 +85,7 @@ def test_fitted_attributes_absent_before_fit():
         clipper.transform([[1.0]])
 
 
-def test_pandas_output_keeps_column_names():
+def test_pandas_output_keeps_column_names() -> None:
     X = pd.DataFrame({"age": [20.0, 30.0, 99.0], "income": [1.0, 2.0, 3.0]})
 
     Xt = OutlierClipper().set_output(transform="pandas").fit_transform(X)
@@ -88,6 +95,6 @@ def test_pandas_output_keeps_column_names():
     assert Xt.index.equals(X.index)
 
 
-def test_invalid_quantile_raises_on_fit():
+def test_invalid_quantile_raises_on_fit() -> None:
     with pytest.raises(ValueError, match="quantile"):
         OutlierClipper(quantile=0.5).fit([[1.0], [2.0]])

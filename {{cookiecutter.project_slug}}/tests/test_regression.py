@@ -1,6 +1,9 @@
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.datasets import make_regression
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import (
@@ -18,18 +21,20 @@ from {{ cookiecutter.package_name }}.regression import (
 )
 
 
-@parametrize_with_checks([GradientBoostedRegressor()])
-def test_sklearn_compatible(estimator, check):
+@parametrize_with_checks([GradientBoostedRegressor()])  # type: ignore[untyped-decorator]
+def test_sklearn_compatible(
+    estimator: BaseEstimator, check: Callable[[BaseEstimator], None]
+) -> None:
     check(estimator)
 
 
-def test_dataframe_column_names_consistency():
+def test_dataframe_column_names_consistency() -> None:
     check_dataframe_column_names_consistency(
         "GradientBoostedRegressor", GradientBoostedRegressor()
     )
 
 
-def test_not_fitted_before_fit():
+def test_not_fitted_before_fit() -> None:
     reg = GradientBoostedRegressor()
 
     assert not hasattr(reg, "booster_")
@@ -37,7 +42,7 @@ def test_not_fitted_before_fit():
         reg.predict([[0.0]])
 
 
-def test_predicts_with_missing_values():
+def test_predicts_with_missing_values() -> None:
     X, y = make_regression(n_samples=200, random_state=0)
     X[::7, 0] = np.nan
 
@@ -47,7 +52,7 @@ def test_predicts_with_missing_values():
     assert np.isfinite(predictions).all()
 
 
-def test_random_state_gives_identical_predictions():
+def test_random_state_gives_identical_predictions() -> None:
     X, y = make_regression(n_samples=300, random_state=0)
 
     first, second = (
@@ -59,23 +64,23 @@ def test_random_state_gives_identical_predictions():
     np.testing.assert_array_equal(first.predict(X), second.predict(X))
 
 
-def test_compute_metrics_on_hand_made_example():
+def test_compute_metrics_on_hand_made_example() -> None:
     metrics = compute_metrics(y_true=[1.0, 2.0, 3.0, 4.0], y_pred=[1.0, 2.0, 3.0, 6.0])
 
     assert metrics == pytest.approx({"rmse": 1.0, "mae": 0.5, "r2": 0.2})
     assert all(type(value) is float for value in metrics.values())
 
 
-def test_primary_metric_is_computed():
+def test_primary_metric_is_computed() -> None:
     assert PRIMARY_METRIC in compute_metrics([0.0, 1.0], [0.0, 1.0])
     assert GREATER_IS_BETTER is False
 
 
-def test_splits_are_not_stratified():
+def test_splits_are_not_stratified() -> None:
     assert stratify_by(pd.Series([0.5, 1.5])) is None
 
 
-def test_build_estimator_passes_params():
+def test_build_estimator_passes_params() -> None:
     estimator = build_estimator({"learning_rate": 0.05, "random_state": 1}, 42)
 
     assert estimator.learning_rate == 0.05

@@ -7,6 +7,7 @@ commands, so ``--help`` and ``--version`` answer at once.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,7 @@ model_option = click.option(
     default="text",
     show_default=True,
     envvar=LOG_FORMAT_ENVVAR,
-    help=f"Log line format; json writes one object per line (env: {LOG_FORMAT_ENVVAR}).",
+    help=f"Log line format; json: one object per line (env: {LOG_FORMAT_ENVVAR}).",
 )
 def cli(verbose: int, quiet: int, log_config: Path | None, log_format: str) -> None:
     """Train, evaluate and apply the {{ cookiecutter.project_slug }} model."""
@@ -93,7 +94,8 @@ def _promotion_text(result: TrainingResult) -> str:
     if result.champion_score is None:
         return "no champion yet, so it is the champion now."
     verdict = "promoted to champion" if result.promoted else "champion kept"
-    return f"{verdict} (candidate {result.score:.4f} vs champion {result.champion_score:.4f})."
+    scores = f"candidate {result.score:.4f} vs champion {result.champion_score:.4f}"
+    return f"{verdict} ({scores})."
 
 
 @cli.command()
@@ -160,7 +162,12 @@ def predict(
     connect(settings.tracking)
     model = load_model(model_uri or champion_uri(settings.tracking))
     total = count_rows(input_path) if input_path.is_file() else 0
-    with click.progressbar(length=total, label="Predicting", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(
+        length=total,
+        label="Predicting",
+        file=sys.stderr,
+        hidden=not sys.stderr.isatty(),
+    ) as bar:
         rows = predict_file(
             model,
             input_path,

@@ -8,7 +8,7 @@ sees it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -58,37 +58,39 @@ def _check_readable(path: Path) -> None:
         raise DataError(f"{path}: file is empty")
 
 
-def read_table(path: Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """Read a whole CSV or Parquet file; ``text_columns`` are read as text.
+def read_table(path: Path, dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a whole CSV or Parquet file, with ``dtypes`` for some columns.
 
     Raises
     ------
     DataError
         If the file is missing, empty, unreadable or has no rows.
     """
-    return _require_rows(pd.concat(iter_chunks(path, None, text_columns)), path)
+    return _require_rows(pd.concat(iter_chunks(path, None, dtypes)), path)
 
 
 def iter_chunks(
-    path: Path, chunk_size: int | None, text_columns: Sequence[str] = ()
+    path: Path, chunk_size: int | None, dtypes: Mapping[str, str] | None = None
 ) -> Iterator[pd.DataFrame]:
     """Yield the rows of a CSV or Parquet file in chunks of ``chunk_size``.
 
     ``None`` reads the file in one chunk. Memory stays bounded by the chunk
-    size, whatever the size of the file.
+    size, whatever the size of the file. Columns named in ``dtypes`` get that
+    pandas dtype in every chunk, so a chunk without missing values does not
+    turn a float column into integers, nor one full of them a text column
+    into floats.
     """
     file_format = table_format(path)
     _check_readable(path)
     if file_format == "csv":
-        yield from _iter_csv(path, chunk_size, text_columns)
+        yield from _iter_csv(path, chunk_size, dtypes)
     else:
-        yield from _iter_parquet(path, chunk_size, text_columns)
+        yield from _iter_parquet(path, chunk_size, dtypes)
 
 
 def _iter_csv(
-    path: Path, chunk_size: int | None, text_columns: Sequence[str]
+    path: Path, chunk_size: int | None, dtypes: Mapping[str, str] | None
 ) -> Iterator[pd.DataFrame]:
-    dtypes = dict.fromkeys(text_columns, "object")
     try:
         if chunk_size is None:
             yield pd.read_csv(path, dtype=dtypes)
@@ -98,11 +100,13 @@ def _iter_csv(
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file has no columns") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise DataError(f"{path}: not a readable CSV file ({_first_line(error)})") from None
+        raise DataError(
+            f"{path}: not a readable CSV file ({_first_line(error)})"
+        ) from None
 
 
 def _iter_parquet(
-    path: Path, chunk_size: int | None, text_columns: Sequence[str]
+    path: Path, chunk_size: int | None, dtypes: Mapping[str, str] | None
 ) -> Iterator[pd.DataFrame]:
     try:
         parquet = pq.ParquetFile(path)
@@ -112,9 +116,12 @@ def _iter_parquet(
             else parquet.iter_batches(batch_size=chunk_size)
         )
         for batch in batches:
-            yield as_text(batch.to_pandas(), text_columns)
-    except (pa.ArrowException, OSError) as error:
-        raise DataError(f"{path}: not a readable Parquet file ({_first_line(error)})") from None
+            df = batch.to_pandas()
+            yield df.astype({c: t for c, t in (dtypes or {}).items() if c in df})
+    except (pa.ArrowException, OSError, ValueError, TypeError) as error:
+        raise DataError(
+            f"{path}: not a readable Parquet file ({_first_line(error)})"
+        ) from None
 
 
 def _first_line(error: BaseException) -> str:
@@ -138,7 +145,10 @@ def as_text(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     if not present:
         return df
     converted = {
-        column: df[column].astype("string").astype(object).where(df[column].notna(), np.nan)
+        column: df[column]
+        .astype("string")
+        .astype(object)
+        .where(df[column].notna(), np.nan)
         for column in present
     }
     return df.assign(**converted)
@@ -163,7 +173,9 @@ def check_numeric(df: pd.DataFrame, columns: Sequence[str], source: object) -> N
             )
 
 
-def select_features(df: pd.DataFrame, config: DataConfig, source: object) -> pd.DataFrame:
+def select_features(
+    df: pd.DataFrame, config: DataConfig, source: object
+) -> pd.DataFrame:
     """Return the feature columns of ``df`` in configuration order, checked.
 
     Extra columns are ignored and column order does not matter; a missing
@@ -182,14 +194,16 @@ def load_dataset(config: DataConfig, path: Path | None = None) -> Dataset:
     log message saying how many.
     """
     source = path or config.path
-    df = read_table(source, config.categorical_features)
+    df = read_table(source, dict.fromkeys(config.categorical_features, "object"))
     check_columns(df, [config.target], source)
     labelled = df[df[config.target].notna()]
     dropped = len(df) - len(labelled)
     if dropped:
         logger.info("Dropped %d row(s) of %s without a target value", dropped, source)
     if labelled.empty:
-        raise DataError(f"{source}: no row has a value in target column {config.target!r}")
+        raise DataError(
+            f"{source}: no row has a value in target column {config.target!r}"
+        )
     features = select_features(labelled, config, source).reset_index(drop=True)
     return Dataset(features, labelled[config.target].reset_index(drop=True))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from . import {{ cookiecutter.task }} as task
@@ -10,6 +11,8 @@ from .config import Settings
 from .data import load_dataset
 from .predict import load_model, predict_frame
 from .train import split_data
+
+logger = logging.getLogger(__name__)
 
 
 def evaluate(
@@ -23,10 +26,11 @@ def evaluate(
     """
     tracking.connect(settings.tracking)
     uri = model_uri or tracking.champion_uri(settings.tracking)
+    model = load_model(uri)
     if data_path is None:
         dataset = split_data(settings).test
     else:
         dataset = load_dataset(settings.data, data_path)
-    model = load_model(uri)
+    logger.info("Scoring %s on %d rows", uri, len(dataset.target))
     predictions = predict_frame(model, dataset.features, data_path or uri)
     return task.compute_metrics(dataset.target, predictions)

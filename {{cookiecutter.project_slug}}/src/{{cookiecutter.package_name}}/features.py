@@ -1,30 +1,31 @@
 """Feature transformers that work for every task type."""
 
+from __future__ import annotations
+
 import warnings
-from numbers import Real
-from typing import Any, ClassVar, Self
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import Tags
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import (
-    _check_feature_names_in,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 _FLOAT_DTYPES = (np.float64, np.float32)
+# Exclusive upper bound of ``quantile``: clipping half of each tail would
+# leave no range at all.
+MAX_QUANTILE = 0.5
 
 
-class OutlierClipper(TransformerMixin, BaseEstimator):
+class OutlierClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Clip every feature to the quantile range seen during ``fit``.
 
     Values below the ``quantile`` quantile or above the ``1 - quantile``
     quantile of the training data are replaced by that bound (winsorizing).
     Missing values (``NaN``) are ignored when learning the bounds and are
-    returned unchanged by ``transform``.
+    returned unchanged by ``transform``. Output feature names are the input
+    names (``get_feature_names_out`` comes from ``OneToOneFeatureMixin``), so
+    ``set_output(transform="pandas")`` keeps the columns.
 
     Parameters
     ----------
@@ -55,15 +56,10 @@ class OutlierClipper(TransformerMixin, BaseEstimator):
            [ 81.]])
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "quantile": [Interval(Real, 0, 0.5, closed="left")],
-    }
-
     def __init__(self, quantile: float = 0.01) -> None:
         self.quantile = quantile
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: ArrayLike, y: object = None) -> Self:
+    def fit(self, X: ArrayLike, y: object = None) -> OutlierClipper:
         """Learn the clipping bounds of each feature.
 
         Parameters
@@ -78,6 +74,10 @@ class OutlierClipper(TransformerMixin, BaseEstimator):
         self : OutlierClipper
             The fitted transformer.
         """
+        if not 0 <= self.quantile < MAX_QUANTILE:
+            raise ValueError(
+                f"quantile must be in [0, {MAX_QUANTILE}), got {self.quantile!r}"
+            )
         X_valid = self._validate_input(X, reset=True)
         self.lower_ = _nan_quantile(X_valid, self.quantile, fill=-np.inf)
         self.upper_ = _nan_quantile(X_valid, 1 - self.quantile, fill=np.inf)
@@ -98,27 +98,10 @@ class OutlierClipper(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X_valid = self._validate_input(X, reset=False)
-        return np.clip(X_valid, self.lower_, self.upper_)
-
-    def get_feature_names_out(
-        self, input_features: ArrayLike | None = None
-    ) -> NDArray[np.object_]:
-        """Get output feature names, which are the input feature names.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Input feature names. If None, ``feature_names_in_`` is used when
-            defined, otherwise ``["x0", "x1", ...]``.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            Output feature names.
-        """
-        check_is_fitted(self)
-        names: NDArray[np.object_] = _check_feature_names_in(self, input_features)
-        return names
+        X_clipped: NDArray[np.floating[Any]] = np.clip(
+            X_valid, self.lower_, self.upper_
+        )
+        return X_clipped
 
     def __sklearn_tags__(self) -> Tags:
         """Declare NaN support and float32 preservation to scikit-learn."""

@@ -54,6 +54,8 @@ def configure_logging(
     this package's logger, 1 means DEBUG, -1 WARNING and -2 ERROR.
     """
     config = read_log_config(path)
+    # Loggers created at import time must keep working under any configuration.
+    config.setdefault("disable_existing_loggers", False)
     if json_lines:
         for handler in config.get("handlers", {}).values():
             handler["formatter"] = "json"

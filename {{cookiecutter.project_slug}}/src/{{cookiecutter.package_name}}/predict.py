@@ -12,7 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from mlflow.exceptions import MlflowException
-from mlflow.pyfunc import PyFuncModel, load_model as load_pyfunc
+from mlflow.pyfunc import PyFuncModel
+from mlflow.pyfunc import load_model as load_pyfunc
+from mlflow.types import DataType
 
 from .data import check_columns, iter_chunks, table_format
 from .errors import DataError, ModelError
@@ -37,23 +39,37 @@ def load_model(uri: str) -> PyFuncModel:
     try:
         return load_pyfunc(uri)
     except (MlflowException, OSError) as error:
-        raise ModelError(f"cannot load model {uri!r}: {_first_line(str(error))}") from None
+        raise ModelError(
+            f"cannot load model {uri!r}: {_first_line(str(error))}"
+        ) from None
 
 
 def input_columns(model: PyFuncModel) -> list[str]:
     """Return the columns the model's signature requires, in order."""
-    schema = model.metadata.get_input_schema()
-    if schema is None:
+    signature = model.metadata.signature
+    if signature is None:
         raise ModelError("the model was logged without a signature")
-    return list(schema.input_names())
+    return list(signature.inputs.input_names())
 
 
-def text_columns(model: PyFuncModel) -> list[str]:
-    """Return the signature's string columns, which must be read as text."""
-    schema = model.metadata.get_input_schema()
-    if schema is None:
-        return []
-    return [spec.name for spec in schema.inputs if str(spec.type) == "string"]
+# pandas dtypes that satisfy MLflow's schema enforcement for each column type.
+READ_DTYPES = {
+    DataType.double: "float64",
+    DataType.float: "float32",
+    DataType.string: "object",
+}
+
+
+def read_dtypes(model: PyFuncModel) -> dict[str, str]:
+    """Return the pandas dtype to read each signature column with, where fixed."""
+    signature = model.metadata.signature
+    if signature is None:
+        return {}
+    return {
+        spec.name: READ_DTYPES[spec.type]
+        for spec in signature.inputs.inputs
+        if spec.type in READ_DTYPES
+    }
 
 
 def predict_frame(model: PyFuncModel, df: pd.DataFrame, source: object) -> np.ndarray:
@@ -77,7 +93,9 @@ def count_rows(path: Path) -> int:
     if table_format(path) == "parquet":
         return int(pq.ParquetFile(path).metadata.num_rows)
     with path.open("rb") as handle:
-        lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+        lines = sum(
+            block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")
+        )
     return max(lines - 1, 0)
 
 
@@ -93,7 +111,12 @@ class _ChunkWriter:
     def write(self, df: pd.DataFrame) -> None:
         """Append ``df``; the first chunk fixes the header or schema."""
         if self._format == "csv":
-            df.to_csv(self._path, mode="a" if self._started else "w", header=not self._started, index=False)
+            df.to_csv(
+                self._path,
+                mode="a" if self._started else "w",
+                header=not self._started,
+                index=False,
+            )
         else:
             table = pa.Table.from_pandas(df, preserve_index=False)
             if self._parquet is None:
@@ -143,10 +166,14 @@ def predict_file(
     rows = 0
     try:
         with _ChunkWriter(temporary, output_format) as writer:
-            for chunk in iter_chunks(input_path, chunk_size, text_columns(model)):
+            for chunk in iter_chunks(input_path, chunk_size, read_dtypes(model)):
+                if chunk.empty:
+                    continue
                 check_columns(chunk, keep_columns, input_path)
                 predictions = predict_frame(model, chunk, input_path)
-                writer.write(chunk[list(keep_columns)].assign(**{PREDICTION_COLUMN: predictions}))
+                writer.write(
+                    chunk[list(keep_columns)].assign(**{PREDICTION_COLUMN: predictions})
+                )
                 rows += len(chunk)
                 if on_chunk is not None:
                     on_chunk(len(chunk))
@@ -154,7 +181,10 @@ def predict_file(
             raise DataError(f"{input_path}: file has a header but no rows")
         os.replace(temporary, output_path)
     except OSError as error:
-        raise DataError(f"cannot write {output_path}: {error.strerror or error}") from None
+        raise DataError(
+            f"cannot write {output_path}: {error.strerror or error}"
+        ) from None
     finally:
-        temporary.unlink(missing_ok=True)
+        if temporary.is_file():
+            temporary.unlink()
     return rows

@@ -1,17 +1,17 @@
 """Regression specifics: the model and how it is scored."""
 
+from __future__ import annotations
+
 from collections.abc import Mapping
-from numbers import Integral, Real
-from typing import Any, ClassVar, Final, Self
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.utils import Tags
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 PRIMARY_METRIC: Final = "rmse"
@@ -59,17 +59,9 @@ class GradientBoostedRegressor(RegressorMixin, BaseEstimator):
         feature names that are all strings.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "max_leaf_nodes": [Interval(Integral, 2, None, closed="left"), None],
-        "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
-        "l2_regularization": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-    }
-
     def __init__(
         self,
+        *,
         learning_rate: float = 0.1,
         max_iter: int = 100,
         max_leaf_nodes: int | None = 31,
@@ -84,8 +76,7 @@ class GradientBoostedRegressor(RegressorMixin, BaseEstimator):
         self.l2_regularization = l2_regularization
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> GradientBoostedRegressor:
         """Fit the booster.
 
         Parameters

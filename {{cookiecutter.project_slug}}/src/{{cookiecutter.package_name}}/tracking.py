@@ -101,7 +101,7 @@ def pinned_requirements() -> list[str]:
 def log_model(pipeline: Pipeline, sample: pd.DataFrame) -> ModelInfo:
     """Log ``pipeline`` to the active run with its signature and an input example."""
     signature = infer_signature(sample, pipeline.predict(sample))
-    return mlflow.sklearn.log_model(
+    info: ModelInfo = mlflow.sklearn.log_model(
         pipeline,
         name=MODEL_ARTIFACT_NAME,
         signature=signature,
@@ -109,15 +109,18 @@ def log_model(pipeline: Pipeline, sample: pd.DataFrame) -> ModelInfo:
         pip_requirements=pinned_requirements(),
         skops_trusted_types=trusted_types(pipeline),
     )
+    return info
 
 
-def register(client: MlflowClient, model_uri: str, name: str) -> str:
-    """Register ``model_uri`` as a new version of ``name``; return the version."""
+def register(client: MlflowClient, model_uri: str, name: str, run_id: str) -> str:
+    """Register ``model_uri`` from run ``run_id`` as a new version of ``name``.
+
+    Returns the new version number.
+    """
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
-    run_id = mlflow.active_run().info.run_id if mlflow.active_run() else None
     model_version = client.create_model_version(name, model_uri, run_id=run_id)
     return str(model_version.version)
 
@@ -133,14 +136,18 @@ def champion_version(client: MlflowClient, config: TrackingConfig) -> str | None
     return str(found.version)
 
 
-def is_better(candidate: float, champion: float | None, greater_is_better: bool) -> bool:
+def is_better(
+    candidate: float, champion: float | None, greater_is_better: bool
+) -> bool:
     """Return whether ``candidate`` beats ``champion`` (no champion: it does)."""
     if champion is None:
         return True
     return candidate > champion if greater_is_better else candidate < champion
 
 
-def set_champion(client: MlflowClient, config: TrackingConfig, model_version: str) -> None:
+def set_champion(
+    client: MlflowClient, config: TrackingConfig, model_version: str
+) -> None:
     """Move the champion alias to ``model_version``."""
     try:
         client.set_registered_model_alias(

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 
 import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from . import {{ cookiecutter.task }} as task
@@ -53,6 +55,58 @@ def score_model_uri(uri: str, test: Dataset) -> float:
     return task.compute_metrics(test.target, predictions)[task.PRIMARY_METRIC]
 
 
+def log_run(
+    settings: Settings,
+    pipeline: Pipeline,
+    metrics: dict[str, float],
+    sample: pd.DataFrame,
+) -> str:
+    """Log configuration, metrics and the model to the active run; return its URI.
+
+    ``sample`` (training rows) gives the model's signature and input example.
+    """
+    resolved = settings.model_dump(mode="json")
+    mlflow.log_params(tracking.flatten(resolved))
+    mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
+    mlflow.log_dict(resolved, "config.json")
+    return tracking.log_model(pipeline, sample).model_uri
+
+
+def gate(
+    client: MlflowClient,
+    settings: Settings,
+    candidate: str,
+    score: float,
+    test: Dataset,
+) -> tuple[float | None, bool]:
+    """Give ``candidate`` the champion alias if it beats the current champion.
+
+    Both are scored on the same ``test`` rows. The decision and both scores are
+    recorded as tags of the active run. Returns the champion's score (``None``
+    if there was no champion) and whether the candidate was promoted.
+    """
+    champion = tracking.champion_version(client, settings.tracking)
+    champion_score = None
+    if champion is not None:
+        champion_uri = f"models:/{settings.tracking.registered_model}/{champion}"
+        champion_score = score_model_uri(champion_uri, test)
+    promoted = tracking.is_better(score, champion_score, task.GREATER_IS_BETTER)
+    if promoted:
+        tracking.set_champion(client, settings.tracking, candidate)
+    mlflow.set_tags(
+        {
+            "promotion.promoted": str(promoted).lower(),
+            "promotion.metric": task.PRIMARY_METRIC,
+            "promotion.candidate_score": score,
+            "promotion.champion_version": champion or "none",
+            "promotion.champion_score": (
+                "none" if champion_score is None else champion_score
+            ),
+        }
+    )
+    return champion_score, promoted
+
+
 def train(settings: Settings) -> TrainingResult:
     """Train, evaluate on the held-out split, log everything, gate promotion.
 
@@ -61,36 +115,15 @@ def train(settings: Settings) -> TrainingResult:
     """
     split = split_data(settings)
     pipeline = fit_pipeline(settings, split.train)
-    metrics = task.compute_metrics(split.test.target, pipeline.predict(split.test.features))
+    predictions = pipeline.predict(split.test.features)
+    metrics = task.compute_metrics(split.test.target, predictions)
     client = tracking.connect(settings.tracking)
     mlflow.set_experiment(settings.tracking.experiment)
     with mlflow.start_run() as run:
-        mlflow.log_params(tracking.flatten(settings.model_dump(mode="json")))
-        mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
-        mlflow.log_dict(settings.model_dump(mode="json"), "config.json")
-        model_info = tracking.log_model(pipeline, split.train.features)
-        champion = tracking.champion_version(client, settings.tracking)
-        version = tracking.register(
-            client, model_info.model_uri, settings.tracking.registered_model
-        )
-        champion_score = (
-            None
-            if champion is None
-            else score_model_uri(
-                f"models:/{settings.tracking.registered_model}/{champion}", split.test
-            )
-        )
-        promoted = tracking.is_better(
-            metrics[task.PRIMARY_METRIC], champion_score, task.GREATER_IS_BETTER
-        )
-        if promoted:
-            tracking.set_champion(client, settings.tracking, version)
-        mlflow.set_tags(
-            {
-                "promotion.promoted": str(promoted).lower(),
-                "promotion.metric": task.PRIMARY_METRIC,
-                "promotion.champion_version": champion or "none",
-                "promotion.champion_score": "none" if champion_score is None else champion_score,
-            }
-        )
-    return TrainingResult(run.info.run_id, version, metrics, champion_score, promoted)
+        run_id = run.info.run_id
+        model_uri = log_run(settings, pipeline, metrics, split.train.features)
+        name = settings.tracking.registered_model
+        version = tracking.register(client, model_uri, name, run_id)
+        score = metrics[task.PRIMARY_METRIC]
+        champion_score, promoted = gate(client, settings, version, score, split.test)
+    return TrainingResult(run_id, version, metrics, champion_score, promoted)

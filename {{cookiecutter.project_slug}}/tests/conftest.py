@@ -1,0 +1,86 @@
+"""Shared fixtures: the shipped configuration, one fitted pipeline, one MLflow store.
+
+Expensive things (fitting, creating the tracking database, training a
+registered champion) happen once per test session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package_name }} import train
+from {{ cookiecutter.package_name }}.config import Settings, load_config
+from {{ cookiecutter.package_name }}.data import Split
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_PATH = PROJECT_ROOT / "config.yaml"
+DEMO_DATA = PROJECT_ROOT / "data" / "penguins.csv"
+
+
+def with_tracking(
+    settings: Settings, uri: str, model_name: str | None = None
+) -> Settings:
+    """Return ``settings`` tracking to ``uri``, optionally under another model name."""
+    name = model_name or settings.tracking.registered_model
+    tracking = settings.tracking.model_copy(
+        update={"uri": uri, "registered_model": name}
+    )
+    return settings.model_copy(update={"tracking": tracking})
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The configuration shipped with the project."""
+    return load_config(CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def demo_frame() -> pd.DataFrame:
+    """The raw demo table, every column included."""
+    return pd.read_csv(DEMO_DATA)
+
+
+@pytest.fixture(scope="session")
+def split(settings: Settings) -> Split:
+    """The configured train/test split of the demo data."""
+    return train.split_data(settings)
+
+
+@pytest.fixture(scope="session")
+def fitted_pipeline(settings: Settings, split: Split) -> Pipeline:
+    """The configured pipeline fitted on the training rows."""
+    return train.fit_pipeline(settings, split.train)
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A throwaway SQLite tracking store whose artifacts stay in a temp dir."""
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    artifacts = (root / "artifacts").as_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment(settings.tracking.experiment, artifact_location=artifacts)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def tracked_settings(settings: Settings, tracking_uri: str) -> Settings:
+    """The shipped configuration, tracking to the throwaway store."""
+    return with_tracking(settings, tracking_uri)
+
+
+@pytest.fixture(scope="session")
+def trained(tracked_settings: Settings) -> train.TrainingResult:
+    """The first training run of the session: registered and champion."""
+    return train.train(tracked_settings)
+
+
+@pytest.fixture(scope="session")
+def champion_uri(tracked_settings: Settings, trained: train.TrainingResult) -> str:
+    """URI of the champion model trained for this session."""
+    return f"models:/{tracked_settings.tracking.registered_model}@champion"

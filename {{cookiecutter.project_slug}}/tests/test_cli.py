@@ -1,0 +1,205 @@
+"""The command-line interface: happy paths, and one-line errors for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from {{ cookiecutter.package_name }} import __version__
+from {{ cookiecutter.package_name }}.cli import cli
+from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
+
+from .conftest import CONFIG_PATH, DEMO_DATA
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("{{ cookiecutter.project_slug }}")
+
+
+@pytest.fixture
+def env(tracking_uri: str, champion_uri: str) -> dict[str, str]:
+    """Environment that points the CLI at the session's tracking store."""
+    return {
+        f"{ENV_PREFIX}TRACKING__URI": tracking_uri,
+        f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
+    }
+
+
+def invoke(args: list[str], env: dict[str, str]) -> Result:
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+def assert_one_line_error(result: Result, message: str) -> None:
+    """The command failed with exit 1 and one ``Error:`` line, last, no traceback."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert errors == lines[-1:], result.stderr
+    assert message in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_help_lists_the_commands() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+
+    assert result.exit_code == 0
+    for command in ("train", "evaluate", "predict"):
+        assert command in result.output
+
+
+def test_train_evaluate_predict(tmp_path: Path, env: dict[str, str]) -> None:
+    output = tmp_path / "predictions.csv"
+
+    trained = invoke(["train"], env)
+    evaluated = invoke(["evaluate"], env)
+    predicted = invoke(["predict", str(DEMO_DATA), "--output", str(output)], env)
+
+    assert trained.exit_code == 0, trained.output
+    assert "Registered version" in trained.stdout
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "accuracy" in evaluated.stdout or "rmse" in evaluated.stdout
+    assert predicted.exit_code == 0, predicted.output
+    assert len(pd.read_csv(output)) == len(pd.read_csv(DEMO_DATA))
+
+
+def test_logging_levels_and_json_format(env: dict[str, str]) -> None:
+    default = invoke(["evaluate"], env)
+    quiet = invoke(["-q", "evaluate"], env)
+    as_json = invoke(["--log-format", "json", "evaluate"], env)
+
+    assert "INFO" in default.stderr
+    assert "Scoring" in default.stderr
+    assert quiet.stderr == ""
+    records = [json.loads(line) for line in as_json.stderr.splitlines()]
+    assert any(record["message"].startswith("Scoring") for record in records)
+
+
+def test_custom_log_config(tmp_path: Path, env: dict[str, str]) -> None:
+    log_config = tmp_path / "logging.yaml"
+    log_config.write_text(
+        "version: 1\nhandlers: {out: {class: logging.StreamHandler,"
+        " stream: 'ext://sys.stderr', formatter: f}}\n"
+        "formatters: {f: {format: 'CUSTOM %(message)s'}}\n"
+        "root: {level: INFO, handlers: [out]}\n",
+        encoding="utf-8",
+    )
+
+    result = invoke(["--log-config", str(log_config), "evaluate"], env)
+
+    assert result.exit_code == 0
+    assert "CUSTOM Scoring" in result.stderr
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path, settings: Settings) -> dict[str, Path]:
+    numeric = settings.data.numeric_features[0]
+    typo = pd.read_csv(DEMO_DATA).astype({numeric: object})
+    typo.loc[3, numeric] = "heavy"
+    typo.to_csv(tmp_path / "typo.csv", index=False)
+    return {
+        "empty": write(tmp_path / "empty.csv", ""),
+        "columns": write(tmp_path / "columns.csv", "a,b\n1,2\n"),
+        "typo": tmp_path / "typo.csv",
+        "config": write(
+            tmp_path / "bad.yaml",
+            CONFIG_PATH.read_text().replace("seed: 42", "seed: -3"),
+        ),
+        "logconfig": write(tmp_path / "log.yaml", "version: 99\n"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--config", "{tmp}/absent.yaml"], "config file not found"),
+        (["train", "--config", "{config}"], "invalid configuration"),
+        (["evaluate", "--data", "{tmp}/absent.csv"], "data file not found"),
+        (["evaluate", "--data", "{columns}"], "missing column"),
+        (["evaluate", "--model", "models:/nope@champion"], "cannot load model"),
+        (["predict", "{tmp}/absent.csv", "-o", "{tmp}/o.csv"], "data file not found"),
+        (["predict", "{empty}", "-o", "{tmp}/o.csv"], "file is empty"),
+        (["predict", "{columns}", "-o", "{tmp}/o.csv"], "missing column"),
+        (["predict", "{typo}", "-o", "{tmp}/o.csv"], "typo.csv"),
+        (["predict", "{data}", "-o", "{tmp}/o.txt"], "unsupported file type"),
+        (
+            ["predict", "{data}", "-o", "{tmp}/no/o.csv"],
+            "output directory does not exist",
+        ),
+        (
+            ["predict", "{data}", "-o", "{tmp}/o.csv", "--model", "runs:/0/x"],
+            "cannot load model",
+        ),
+        (["--log-config", "{logconfig}", "evaluate"], "invalid log config"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(
+    tmp_path: Path,
+    env: dict[str, str],
+    bad_files: dict[str, Path],
+    args: list[str],
+    message: str,
+) -> None:
+    names = {key: str(path) for key, path in bad_files.items()}
+    filled = [arg.format(tmp=tmp_path, data=DEMO_DATA, **names) for arg in args]
+
+    result = invoke(filled, env)
+
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict", "x.csv"],
+        ["predict", "x.csv", "-o", "y.csv", "--chunk-size", "0"],
+        ["nope"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    assert CliRunner().invoke(cli, args).exit_code == 2
+
+
+def test_installed_console_script_runs(tmp_path: Path, env: dict[str, str]) -> None:
+    output = tmp_path / "predictions.parquet"
+
+    completed = subprocess.run(
+        [str(CONSOLE_SCRIPT), "predict", str(DEMO_DATA), "--output", str(output)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert f"Wrote {len(pd.read_csv(DEMO_DATA))} predictions" in completed.stdout
+    assert len(pd.read_parquet(output)) == len(pd.read_csv(DEMO_DATA))
+
+
+def test_installed_console_script_error_has_no_traceback(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [str(CONSOLE_SCRIPT), "train", "--config", str(tmp_path / "absent.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert completed.returncode == 1
+    assert completed.stderr.strip().splitlines() == [
+        f"Error: config file not found: {tmp_path / 'absent.yaml'}"
+    ]

@@ -1,0 +1,131 @@
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings, load_config
+from {{ cookiecutter.package_name }}.errors import ConfigError
+
+from .conftest import CONFIG_PATH, PROJECT_ROOT
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def shipped_config_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = CONFIG_PATH.read_text(encoding="utf-8")
+    assert old in text
+    return write_config(tmp_path, text.replace(old, new))
+
+
+def test_shipped_config_loads(settings: Settings) -> None:
+    assert settings.data.path == PROJECT_ROOT / "data" / "penguins.csv"
+    assert settings.data.target not in settings.data.features
+    assert settings.tracking.champion_alias == "champion"
+
+
+def test_relative_data_path_is_resolved_against_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = shipped_config_with(tmp_path, "path: data/penguins.csv", "path: d/x.csv")
+    monkeypatch.chdir(PROJECT_ROOT)
+
+    assert load_config(path).data.path == tmp_path / "d" / "x.csv"
+
+
+def test_environment_overrides_file_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}SEED", "7")
+    monkeypatch.setenv(f"{ENV_PREFIX}MODEL__MAX_ITER", "3")
+
+    settings = load_config(CONFIG_PATH)
+
+    assert settings.seed == 7
+    assert settings.model.max_iter == 3
+    assert settings.model.learning_rate == load_config(CONFIG_PATH).model.learning_rate
+
+
+def test_bad_environment_value_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}SEED", "seven")
+
+    with pytest.raises(ConfigError, match="seed"):
+        load_config(CONFIG_PATH)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("seed: 42", "seed: -1", r"seed: Input should be greater than or equal to 0"),
+        ("test_size: 0.25", "test_size: 1.5", r"data\.test_size"),
+        ("max_iter: 100", "max_iter: many", r"model\.max_iter"),
+        ("seed: 42", "seed: 42\nsede: 1", r"sede: Extra inputs are not permitted"),
+        ("learning_rate: 0.1", "learning_rate: 0.1\n  depth: 3", r"model\.depth"),
+        ("champion_alias: champion", "champion_alias: 'two words'", "champion_alias"),
+    ],
+)
+def test_invalid_values_name_the_setting(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    path = shipped_config_with(tmp_path, old, new)
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_target_listed_as_feature_is_rejected(
+    tmp_path: Path, settings: Settings
+) -> None:
+    target = settings.data.target
+    path = shipped_config_with(
+        tmp_path, "categorical_features: [", f"categorical_features: [{target}, "
+    )
+
+    with pytest.raises(ConfigError, match="also listed as a feature"):
+        load_config(path)
+
+
+def test_duplicate_features_are_rejected(tmp_path: Path, settings: Settings) -> None:
+    twice = settings.data.categorical_features[0]
+    path = shipped_config_with(
+        tmp_path, "categorical_features: [", f"categorical_features: [{twice}, "
+    )
+
+    with pytest.raises(ConfigError, match=f"listed twice: {twice}"):
+        load_config(path)
+
+
+def test_no_features_is_rejected(tmp_path: Path, settings: Settings) -> None:
+    path = write_config(
+        tmp_path,
+        f"data:\n  path: x.csv\n  target: {settings.data.target}\n"
+        "tracking:\n  experiment: e\n  registered_model: m\n",
+    )
+
+    with pytest.raises(ConfigError, match="at least one numeric or categorical"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "seed: 1\ndata: [unclosed\n")
+
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("text", ["", "- a list\n", "just text\n"])
+def test_config_must_be_a_mapping(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="must contain a mapping"):
+        load_config(write_config(tmp_path, text))
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path)

@@ -1,0 +1,40 @@
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.data import Split
+from {{ cookiecutter.package_name }}.features import OutlierClipper
+from {{ cookiecutter.package_name }}.pipeline import build_pipeline
+
+
+def test_pipeline_is_built_from_configuration(settings: Settings) -> None:
+    pipeline = build_pipeline(settings)
+
+    model = pipeline.named_steps["model"]
+    assert model.random_state == settings.seed
+    assert model.max_iter == settings.model.max_iter
+    clipper = pipeline.named_steps["preprocess"].transformers[0][1][-1]
+    assert isinstance(clipper, OutlierClipper)
+    assert clipper.quantile == settings.preprocessing.clip_quantile
+
+
+def test_preprocessing_outputs_named_numeric_columns(
+    fitted_pipeline: Pipeline, split: Split, settings: Settings
+) -> None:
+    encoded = fitted_pipeline.named_steps["preprocess"].transform(split.test.features)
+
+    assert isinstance(encoded, pd.DataFrame)
+    assert list(encoded.columns[: len(settings.data.numeric_features)]) == (
+        settings.data.numeric_features
+    )
+    assert encoded.notna().all().all()
+    assert all(pd.api.types.is_float_dtype(dtype) for dtype in encoded.dtypes)
+
+
+def test_unseen_category_does_not_break_prediction(
+    fitted_pipeline: Pipeline, split: Split, settings: Settings
+) -> None:
+    rows = split.test.features.head(3).copy()
+    rows[settings.data.categorical_features[0]] = "never seen before"
+
+    assert len(fitted_pipeline.predict(rows)) == 3

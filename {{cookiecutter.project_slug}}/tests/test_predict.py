@@ -1,0 +1,158 @@
+"""Batch prediction from files: formats, chunking, and never a partial output."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.pyfunc import PyFuncModel
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.predict import (
+    PREDICTION_COLUMN,
+    count_rows,
+    load_model,
+    predict_file,
+)
+
+from .conftest import DEMO_DATA
+
+
+@pytest.fixture(scope="module")
+def model(champion_uri: str) -> PyFuncModel:
+    return load_model(champion_uri)
+
+
+def read_output(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("input_suffix", "output_suffix"),
+    [(".csv", ".csv"), (".csv", ".parquet"), (".parquet", ".csv")],
+)
+def test_predicts_every_row_like_the_pipeline(
+    tmp_path: Path,
+    model: PyFuncModel,
+    fitted_pipeline: Pipeline,
+    settings: Settings,
+    demo_frame: pd.DataFrame,
+    input_suffix: str,
+    output_suffix: str,
+) -> None:
+    source = tmp_path / f"input{input_suffix}"
+    if input_suffix == ".csv":
+        demo_frame.to_csv(source, index=False)
+    else:
+        demo_frame.to_parquet(source)
+    output = tmp_path / f"predictions{output_suffix}"
+
+    rows = predict_file(model, source, output, chunk_size=100)
+
+    expected = fitted_pipeline.predict(demo_frame[settings.data.features])
+    written = read_output(output)
+    assert rows == len(demo_frame) == len(written)
+    np.testing.assert_array_equal(written[PREDICTION_COLUMN].to_numpy(), expected)
+
+
+def test_chunk_size_does_not_change_predictions(
+    tmp_path: Path, model: PyFuncModel
+) -> None:
+    one_chunk, small_chunks = tmp_path / "one.csv", tmp_path / "small.csv"
+    seen: list[int] = []
+
+    predict_file(model, DEMO_DATA, one_chunk, chunk_size=1_000_000)
+    predict_file(model, DEMO_DATA, small_chunks, chunk_size=7, on_chunk=seen.append)
+
+    pd.testing.assert_frame_equal(read_output(one_chunk), read_output(small_chunks))
+    assert sum(seen) == count_rows(DEMO_DATA)
+    assert max(seen) == 7
+
+
+def test_kept_columns_are_copied(tmp_path: Path, model: PyFuncModel) -> None:
+    output = tmp_path / "out.csv"
+
+    predict_file(model, DEMO_DATA, output, keep_columns=["island", "year"])
+
+    written = read_output(output)
+    source = pd.read_csv(DEMO_DATA)
+    assert list(written.columns) == ["island", "year", PREDICTION_COLUMN]
+    assert written["year"].tolist() == source["year"].tolist()
+
+
+def test_count_rows_of_both_formats(tmp_path: Path, demo_frame: pd.DataFrame) -> None:
+    parquet = tmp_path / "x.parquet"
+    demo_frame.to_parquet(parquet)
+
+    assert count_rows(DEMO_DATA) == count_rows(parquet) == len(demo_frame)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "file is empty"),
+        (DEMO_DATA.read_text().splitlines()[0] + "\n", "header but no rows"),
+        ("a,b\n1,2\n", "missing column"),
+    ],
+)
+def test_bad_input_leaves_no_output(
+    tmp_path: Path, model: PyFuncModel, content: str, message: str
+) -> None:
+    source = tmp_path / "input.csv"
+    source.write_text(content, encoding="utf-8")
+    output = tmp_path / "out" / "predictions.csv"
+    output.parent.mkdir()
+
+    with pytest.raises(DataError, match=message):
+        predict_file(model, source, output)
+
+    assert leftovers(output.parent) == []
+
+
+def test_wrong_type_in_a_later_chunk_leaves_no_output(
+    tmp_path: Path, model: PyFuncModel, demo_frame: pd.DataFrame, settings: Settings
+) -> None:
+    column = settings.data.numeric_features[0]
+    frame = demo_frame.astype({column: object})
+    frame.loc[len(frame) - 1, column] = "heavy"
+    source = tmp_path / "input.csv"
+    frame.to_csv(source, index=False)
+    output = tmp_path / "out" / "predictions.csv"
+    output.parent.mkdir()
+
+    with pytest.raises(DataError, match=re.escape(str(source))):
+        predict_file(model, source, output, chunk_size=100)
+
+    assert leftovers(output.parent) == []
+
+
+def test_missing_kept_column_is_named(tmp_path: Path, model: PyFuncModel) -> None:
+    with pytest.raises(DataError, match=r"missing column.*row_id"):
+        predict_file(model, DEMO_DATA, tmp_path / "o.csv", keep_columns=["row_id"])
+
+
+def test_output_directory_must_exist(tmp_path: Path, model: PyFuncModel) -> None:
+    with pytest.raises(DataError, match="output directory does not exist"):
+        predict_file(model, DEMO_DATA, tmp_path / "absent" / "o.csv")
+
+
+def test_unwritable_output_is_a_data_error(tmp_path: Path, model: PyFuncModel) -> None:
+    output = tmp_path / "taken.csv"
+    output.with_name(f".{output.name}.partial").mkdir()
+
+    with pytest.raises(DataError, match="cannot write"):
+        predict_file(model, DEMO_DATA, output)
+
+    assert not output.exists()
+
+
+def test_unsupported_output_format(tmp_path: Path, model: PyFuncModel) -> None:
+    with pytest.raises(DataError, match=r"unsupported file type '\.json'"):
+        predict_file(model, DEMO_DATA, tmp_path / "o.json")

@@ -1,0 +1,185 @@
+"""Training against a real (throwaway) MLflow store: logging, registry, gate."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package_name }} import {{ cookiecutter.task }} as task
+from {{ cookiecutter.package_name }} import tracking
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.data import Split
+from {{ cookiecutter.package_name }}.errors import DataError, ModelError
+from {{ cookiecutter.package_name }}.evaluate import evaluate
+from {{ cookiecutter.package_name }}.features import OutlierClipper
+from {{ cookiecutter.package_name }}.predict import load_model, predict_frame
+from {{ cookiecutter.package_name }}.train import TrainingResult, train
+
+from .conftest import DEMO_DATA, with_tracking
+
+
+def weak_settings(settings: Settings, model_name: str) -> Settings:
+    """Settings for a deliberately poor model under its own registered name."""
+    weak_model = settings.model.model_copy(
+        update={"max_iter": 1, "learning_rate": 0.01}
+    )
+    weak = settings.model_copy(update={"model": weak_model})
+    return with_tracking(weak, str(settings.tracking.uri), model_name)
+
+
+def test_first_model_becomes_champion(
+    trained: TrainingResult, tracked_settings: Settings
+) -> None:
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(
+        tracked_settings.tracking.registered_model, "champion"
+    )
+
+    assert trained.promoted
+    assert trained.champion_score is None
+    assert str(champion.version) == trained.model_version
+    assert champion.run_id == trained.run_id
+
+
+def test_run_records_params_metrics_config_and_signature(
+    trained: TrainingResult, tracked_settings: Settings
+) -> None:
+    run = MlflowClient().get_run(trained.run_id)
+
+    assert run.data.params["seed"] == str(tracked_settings.seed)
+    assert run.data.params["model.max_iter"] == str(tracked_settings.model.max_iter)
+    assert run.data.metrics[f"test_{task.PRIMARY_METRIC}"] == trained.score
+    assert run.data.tags["promotion.promoted"] == "true"
+    config = mlflow.artifacts.load_text(f"runs:/{trained.run_id}/config.json")
+    assert json.loads(config)["seed"] == tracked_settings.seed
+    info = mlflow.models.get_model_info(f"runs:/{trained.run_id}/model")
+    assert info.signature is not None
+    assert info.signature.inputs.input_names() == tracked_settings.data.features
+
+
+def test_equal_candidate_does_not_take_the_alias(
+    trained: TrainingResult, tracked_settings: Settings
+) -> None:
+    again = train(tracked_settings)
+
+    assert not again.promoted
+    assert again.champion_score == pytest.approx(trained.score)
+    assert tracking.champion_version(MlflowClient(), tracked_settings.tracking) == (
+        trained.model_version
+    )
+
+
+def test_better_candidate_takes_the_alias_and_worse_does_not(
+    tracked_settings: Settings,
+) -> None:
+    weak = weak_settings(tracked_settings, "gate-test")
+    good = with_tracking(
+        tracked_settings, str(tracked_settings.tracking.uri), "gate-test"
+    )
+
+    first = train(weak)
+    better = train(good)
+    worse = train(weak)
+
+    assert first.promoted
+    assert better.promoted
+    assert better.champion_score == pytest.approx(first.score)
+    assert not worse.promoted
+    assert tracking.champion_version(MlflowClient(), good.tracking) == (
+        better.model_version
+    )
+
+
+def test_registered_model_predicts_like_the_in_memory_pipeline(
+    champion_uri: str, fitted_pipeline: Pipeline, split: Split
+) -> None:
+    loaded = load_model(champion_uri)
+
+    np.testing.assert_array_equal(
+        predict_frame(loaded, split.test.features, "test"),
+        fitted_pipeline.predict(split.test.features),
+    )
+
+
+def test_evaluate_scores_the_champion_like_training_did(
+    trained: TrainingResult, tracked_settings: Settings
+) -> None:
+    metrics = evaluate(tracked_settings)
+
+    assert metrics == pytest.approx(trained.metrics)
+
+
+def test_evaluate_on_another_labelled_file(
+    trained: TrainingResult, tracked_settings: Settings
+) -> None:
+    metrics = evaluate(tracked_settings, data_path=DEMO_DATA)
+
+    assert set(metrics) == set(trained.metrics)
+
+
+def test_unknown_model_uri_is_a_model_error(tracked_settings: Settings) -> None:
+    with pytest.raises(ModelError, match="cannot load model 'models:/nope@champion'"):
+        evaluate(tracked_settings, model_uri="models:/nope@champion")
+
+
+def test_model_path_that_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="cannot load model"):
+        load_model(str(tmp_path / "nothing"))
+
+
+def test_wrong_type_is_a_data_error(champion_uri: str, split: Split) -> None:
+    column = split.test.features.select_dtypes("number").columns[0]
+    features = split.test.features.assign(**{column: "not a number"})
+
+    with pytest.raises(DataError, match="test:"):
+        predict_frame(load_model(champion_uri), features, "test")
+
+
+def test_trusted_types_name_the_project_classes(fitted_pipeline: Pipeline) -> None:
+    names = tracking.trusted_types(fitted_pipeline)
+
+    assert f"{OutlierClipper.__module__}.OutlierClipper" in names
+    assert any(name.startswith(f"{task.__name__}.") for name in names)
+
+
+def test_flatten_joins_nested_keys() -> None:
+    assert tracking.flatten({"a": 1, "b": {"c": 2, "d": {"e": 3}}}) == {
+        "a": 1,
+        "b.c": 2,
+        "b.d.e": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("candidate", "champion", "greater_is_better", "expected"),
+    [
+        (0.5, None, True, True),
+        (0.9, 0.8, True, True),
+        (0.8, 0.8, True, False),
+        (0.7, 0.8, True, False),
+        (1.0, 2.0, False, True),
+        (2.0, 2.0, False, False),
+    ],
+)
+def test_is_better(
+    candidate: float, champion: float | None, greater_is_better: bool, expected: bool
+) -> None:
+    assert tracking.is_better(candidate, champion, greater_is_better) is expected
+
+
+def test_tracking_uri_precedence(
+    tracked_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unset = tracked_settings.tracking.model_copy(update={"uri": None})
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.tracking_uri(unset) == tracking.DEFAULT_TRACKING_URI
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking.tracking_uri(unset) == "http://127.0.0.1:5000"
+    assert (
+        tracking.tracking_uri(tracked_settings.tracking)
+        == tracked_settings.tracking.uri
+    )
