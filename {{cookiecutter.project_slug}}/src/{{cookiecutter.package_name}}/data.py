@@ -8,7 +8,7 @@ sees it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 CSV_SUFFIXES = frozenset({".csv"})
 PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
+
+ColumnDtypes = Mapping[Hashable, str]
+"""pandas dtype names for some columns of a table, by column name."""
 
 
 class Dataset(NamedTuple):
@@ -58,7 +61,7 @@ def _check_readable(path: Path) -> None:
         raise DataError(f"{path}: file is empty")
 
 
-def read_table(path: Path, dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:
+def read_table(path: Path, dtypes: ColumnDtypes | None = None) -> pd.DataFrame:
     """Read a whole CSV or Parquet file, with ``dtypes`` for some columns.
 
     Raises
@@ -70,7 +73,7 @@ def read_table(path: Path, dtypes: Mapping[str, str] | None = None) -> pd.DataFr
 
 
 def iter_chunks(
-    path: Path, chunk_size: int | None, dtypes: Mapping[str, str] | None = None
+    path: Path, chunk_size: int | None, dtypes: ColumnDtypes | None = None
 ) -> Iterator[pd.DataFrame]:
     """Yield the rows of a CSV or Parquet file in chunks of ``chunk_size``.
 
@@ -89,7 +92,7 @@ def iter_chunks(
 
 
 def _iter_csv(
-    path: Path, chunk_size: int | None, dtypes: Mapping[str, str] | None
+    path: Path, chunk_size: int | None, dtypes: ColumnDtypes | None
 ) -> Iterator[pd.DataFrame]:
     try:
         if chunk_size is None:
@@ -106,7 +109,7 @@ def _iter_csv(
 
 
 def _iter_parquet(
-    path: Path, chunk_size: int | None, dtypes: Mapping[str, str] | None
+    path: Path, chunk_size: int | None, dtypes: ColumnDtypes | None
 ) -> Iterator[pd.DataFrame]:
     try:
         parquet = pq.ParquetFile(path)

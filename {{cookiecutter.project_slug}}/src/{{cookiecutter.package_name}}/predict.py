@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,8 +16,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 from mlflow.pyfunc import load_model as load_pyfunc
 from mlflow.types import DataType
+from numpy.typing import NDArray
 
-from .data import check_columns, iter_chunks, table_format
+from .data import ColumnDtypes, check_columns, iter_chunks, table_format
 from .errors import DataError, ModelError
 
 DEFAULT_CHUNK_SIZE = 100_000
@@ -60,7 +62,7 @@ READ_DTYPES = {
 }
 
 
-def read_dtypes(model: PyFuncModel) -> dict[str, str]:
+def read_dtypes(model: PyFuncModel) -> ColumnDtypes:
     """Return the pandas dtype to read each signature column with, where fixed."""
     signature = model.metadata.signature
     if signature is None:
@@ -72,7 +74,7 @@ def read_dtypes(model: PyFuncModel) -> dict[str, str]:
     }
 
 
-def predict_frame(model: PyFuncModel, df: pd.DataFrame, source: object) -> np.ndarray:
+def predict_frame(model: PyFuncModel, df: pd.DataFrame, source: object) -> NDArray[Any]:
     """Predict for each row of ``df``; extra columns and column order are ignored.
 
     Raises

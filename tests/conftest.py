@@ -1,0 +1,85 @@
+"""Helpers shared by the template's test suite.
+
+The suite has two tiers. The fast tier (``pytest -m "not slow"``) unit-tests
+the hooks and renders the template without installing anything; the slow tier
+(tests marked ``slow``) installs and exercises generated projects.
+
+The helpers below are plain constants and functions, imported by the tests
+with ``from conftest import ...``; shared fixtures belong in this file too.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+# The repository root is the cookiecutter template: cookiecutter.json, hooks/,
+# templates/ and the project directory below live there.
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+PROJECT_TEMPLATE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+PACKAGE_PLACEHOLDER = "{{cookiecutter.package_name}}"
+HOOKS_DIR = TEMPLATE_DIR / "hooks"
+
+
+@functools.cache
+def _cookiecutter_json() -> str:
+    return (TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8")
+
+
+def cookiecutter_options() -> dict[str, Any]:
+    """Return ``cookiecutter.json`` as loaded (a fresh copy on every call)."""
+    return json.loads(_cookiecutter_json())
+
+
+def choices(name: str) -> list[str]:
+    """Return the values offered for the choice option ``name``, default first."""
+    option = cookiecutter_options()[name]
+    assert isinstance(option, list), f"{name} is not a choice option"
+    return [str(value) for value in option]
+
+
+def choice_options() -> list[str]:
+    """Return the names of the choice options (a list in ``cookiecutter.json``)."""
+    return [
+        name
+        for name, option in cookiecutter_options().items()
+        if not name.startswith("_") and isinstance(option, list)
+    ]
+
+
+def text_options() -> list[str]:
+    """Return the names of the free-text options (asked for, not chosen)."""
+    return [
+        name
+        for name, option in cookiecutter_options().items()
+        if not name.startswith("_") and not isinstance(option, list)
+    ]
+
+
+@functools.cache
+def load_hook(name: str) -> ModuleType:
+    """Import ``hooks/<name>.py`` as a module without running its ``__main__``.
+
+    The hooks are valid Python before cookiecutter renders them: the Jinja
+    placeholders sit in raw strings under ``if __name__ == "__main__":``.
+    """
+    path = HOOKS_DIR / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"hooks_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bake(cookies: Any, **answers: str) -> Any:
+    """Render the template with ``answers``; return pytest-cookies' ``Result``.
+
+    The template is passed explicitly, so the tests do not depend on the
+    directory pytest was started from (pytest-cookies defaults to ``.``).
+    """
+    return cookies.bake(extra_context=answers, template=str(TEMPLATE_DIR))

@@ -1,0 +1,195 @@
+"""Slow tier: each named combination installs and passes its own checks.
+
+For every combination below, the project is rendered once, its environment is
+created once with uv (sharing uv's cache across the session) on the
+interpreter of its minimum Python, and then the project's own Makefile
+targets, a wheel build and the CLI demo run in it as subprocesses.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from uv import find_uv_bin
+
+pytestmark = pytest.mark.slow
+
+# Oldest and newest supported Python, both tasks, several licenses.
+COMBINATIONS: dict[str, dict[str, str]] = {
+    "classification-py3.11": {"task": "classification", "python_version": "3.11"},
+    "regression-py3.10": {
+        "task": "regression",
+        "python_version": "3.10",
+        "license": "Apache-2.0",
+    },
+    "classification-py3.13": {
+        "task": "classification",
+        "python_version": "3.13",
+        "license": "Proprietary",
+    },
+}
+COMMAND_TIMEOUT = 900
+
+
+def reports_version(interpreter: str, version: str) -> bool:
+    """Whether ``interpreter`` runs and is Python ``version`` (pyenv shims may not)."""
+    code = "import sys; print('%d.%d' % sys.version_info[:2])"
+    completed = subprocess.run(
+        [interpreter, "-c", code], capture_output=True, text=True, check=False
+    )
+    return completed.returncode == 0 and completed.stdout.strip() == version
+
+
+def find_interpreter(version: str) -> str | None:
+    """Return a working Python ``version`` interpreter of this machine, if any."""
+    pattern = os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")
+    candidates = [*sorted(glob.glob(pattern), reverse=True)]
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        candidates.append(on_path)
+    return next((path for path in candidates if reports_version(path, version)), None)
+
+
+def subprocess_environment(uv: str) -> dict[str, str]:
+    """Environment for commands in a generated project, outside this test venv."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "UV_COMPILE_BYTECODE", "PYTHONPATH"}
+    }
+    env["PATH"] = os.pathsep.join([str(Path(uv).parent), env.get("PATH", "")])
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env["UV_NO_PROGRESS"] = "1"
+    return env
+
+
+@dataclass(frozen=True)
+class Project:
+    """A rendered project with its environment created."""
+
+    path: Path
+    answers: dict[str, Any]
+    uv: str
+
+    @property
+    def slug(self) -> str:
+        """The distribution and console script name."""
+        return str(self.answers["project_slug"])
+
+    @property
+    def package(self) -> str:
+        """The import name."""
+        return str(self.answers["package_name"])
+
+    def run(self, *command: str) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` in the project; on failure, fail with its output."""
+        completed = subprocess.run(
+            command,
+            cwd=self.path,
+            env=subprocess_environment(self.uv),
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+        assert completed.returncode == 0, (
+            f"{' '.join(command)} exited {completed.returncode}\n"
+            f"--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"
+        )
+        return completed
+
+    def cli(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """Run the project's console script from its environment."""
+        return self.run(str(self.path / ".venv" / "bin" / self.slug), *arguments)
+
+
+@pytest.fixture(scope="session", params=list(COMBINATIONS), ids=list(COMBINATIONS))
+def project(request: pytest.FixtureRequest, cookies_session: Any) -> Project:
+    """Render one combination and create its environment, once per session."""
+    answers = COMBINATIONS[request.param]
+    interpreter = find_interpreter(answers["python_version"])
+    if interpreter is None:
+        pytest.skip(f"Python {answers['python_version']} is not on this machine")
+    result = cookies_session.bake(extra_context=answers)
+    assert result.exit_code == 0, result.exception
+    created = Project(Path(result.project_path), result.context, find_uv_bin())
+    created.run(created.uv, "sync", "--compile-bytecode", "--python", interpreter)
+    return created
+
+
+def test_environment_uses_the_minimum_python(project: Project) -> None:
+    version = project.run(".venv/bin/python", "-c", "import sys; print(sys.version)")
+
+    assert version.stdout.startswith(project.answers["python_version"] + ".")
+    assert (project.path / "uv.lock").is_file()
+
+
+def test_own_tests_pass_with_the_coverage_gate(project: Project) -> None:
+    completed = project.run("make", "test")
+
+    assert " passed" in completed.stdout
+    assert " failed" not in completed.stdout
+    assert "Required test coverage of 90" in completed.stdout
+
+
+def test_lint_is_clean(project: Project) -> None:
+    completed = project.run("make", "lint")
+
+    assert "All checks passed!" in completed.stdout
+    assert "would be left unchanged" in completed.stderr
+
+
+def test_type_check_is_clean(project: Project) -> None:
+    completed = project.run("make", "typecheck")
+
+    assert "Success: no issues found" in completed.stdout
+
+
+def test_wheel_builds_with_package_data_and_console_script(project: Project) -> None:
+    project.run(project.uv, "build", "--wheel", "--out-dir", "dist")
+
+    (wheel,) = (project.path / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(name for name in names if name.endswith("entry_points.txt"))
+        scripts = archive.read(entry_points).decode()
+    for module in ("__init__.py", "cli.py", "logging.yaml", "py.typed"):
+        assert f"{project.package}/{module}" in names
+    assert f"{project.slug} = {project.package}.cli:main" in scripts
+
+
+def champion_version(project: Project) -> int:
+    """Ask MLflow, in the project's environment, which version is the champion."""
+    code = (
+        "import sys; from mlflow import MlflowClient;"
+        "client = MlflowClient('sqlite:///mlflow.db');"
+        "print(client.get_model_version_by_alias(sys.argv[1], 'champion').version)"
+    )
+    completed = project.run(".venv/bin/python", "-c", code, project.slug)
+    return int(completed.stdout.strip().splitlines()[-1])
+
+
+def test_cli_demo_trains_evaluates_and_predicts(project: Project) -> None:
+    trained = project.cli("train")
+    evaluated = project.cli("evaluate")
+    predicted = project.cli(
+        "predict", "data/penguins.csv", "--output", "predictions.csv", "--keep", "year"
+    )
+
+    assert "Registered version 1; no champion yet" in trained.stdout
+    assert champion_version(project) == 1
+    metric = "accuracy" if project.answers["task"] == "classification" else "rmse"
+    assert f"{metric}: " in evaluated.stdout
+    rows = (project.path / "data" / "penguins.csv").read_text().splitlines()[1:]
+    written = (project.path / "predictions.csv").read_text().splitlines()
+    assert written[0] == "year,prediction"
+    assert len(written) - 1 == len(rows)
+    assert "Wrote 344 predictions to predictions.csv" in predicted.stdout

@@ -1,0 +1,489 @@
+"""Unit tests of the hook functions, imported straight from hooks/*.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import (
+    PACKAGE_PLACEHOLDER,
+    PROJECT_TEMPLATE_DIR,
+    choice_options,
+    choices,
+    cookiecutter_options,
+    load_hook,
+    text_options,
+)
+
+pre = load_hook("pre_gen_project")
+post = load_hook("post_gen_project")
+
+GOOD_ANSWERS = {
+    "project_name": "Penguin Predictor",
+    "project_slug": "penguin-predictor",
+    "package_name": "penguin_predictor",
+    "description": "Predicts the species of a penguin.",
+    "author_name": "Jane Doe",
+    "author_email": "jane.doe@example.com",
+    "organization": "Palmer Station Lab",
+    "version": "0.1.0",
+    "python_version": "3.11",
+    "license": "MIT",
+    "task": "classification",
+}
+
+
+def names_field(field: str) -> str:
+    """Return a ``match`` pattern for a message that starts with ``field``."""
+    return rf"^{re.escape(field)} "
+
+
+# --- single validators -------------------------------------------------------
+
+GOOD_TEXT = [
+    "ML Project",
+    "x",
+    'Zoë "Ω" O\'Brien \\ co',
+    "penguins 🐧 <&> {braces} ${dollar}",
+    "x" * pre.MAX_TEXT_LENGTH,
+]
+BAD_TEXT = [
+    "",
+    "   ",
+    "two\nlines",
+    "two\rlines",
+    "trailing newline\n",
+    "x" * (pre.MAX_TEXT_LENGTH + 1),
+    # Every other character str.splitlines() breaks a line at.
+    "vertical\x0btab",
+    "form\x0cfeed",
+    "file\x1cseparator",
+    "next\x85line",
+    "line\u2028separator",
+    "paragraph\u2029separator",
+    # Control characters would land raw in README.md and LICENSE.
+    "nul\x00byte",
+    "\x1b[31mred\x1b[0m",
+]
+
+
+@pytest.mark.parametrize("value", GOOD_TEXT)
+def test_check_text_accepts(value):
+    assert pre.check_text("description", value) is None
+
+
+@pytest.mark.parametrize("value", BAD_TEXT)
+def test_check_text_rejects(value):
+    with pytest.raises(pre.AnswerError, match=names_field("description")):
+        pre.check_text("description", value)
+
+
+GOOD_SLUGS = ["ml", "ml-project", "a1-b2-c3", "churn-model2", "a" * pre.MAX_NAME_LENGTH]
+BAD_SLUGS = [
+    "",
+    "ML-Project",
+    "ml_project",
+    "ml project",
+    "ml.project",
+    "-ml",
+    "ml-",
+    "ml--project",
+    "1ml",
+    "émile",
+    "a" * (pre.MAX_NAME_LENGTH + 1),
+]
+
+
+@pytest.mark.parametrize("value", GOOD_SLUGS)
+def test_check_slug_accepts(value):
+    assert pre.check_slug("project_slug", value) is None
+
+
+@pytest.mark.parametrize("value", BAD_SLUGS)
+def test_check_slug_rejects(value):
+    with pytest.raises(pre.AnswerError, match=names_field("project_slug")):
+        pre.check_slug("project_slug", value)
+
+
+GOOD_PACKAGES = [
+    "ml",
+    "ml_project",
+    "_private_model",
+    "model2",
+    "a" * pre.MAX_NAME_LENGTH,
+]
+BAD_PACKAGES = {
+    "empty": "",
+    "uppercase": "ML_Project",
+    "dash": "ml-project",
+    "space": "ml project",
+    "dot": "ml.project",
+    "leading digit": "2model",
+    "non-ascii": "émile",
+    "too long": "a" * (pre.MAX_NAME_LENGTH + 1),
+    "keyword": "class",
+    "keyword import": "import",
+    "soft keyword match": "match",
+    "soft keyword case": "case",
+    "soft keyword underscore": "_",
+    "stdlib json": "json",
+    "stdlib logging": "logging",
+    "stdlib test": "test",
+    "dependency sklearn": "sklearn",
+    "dependency yaml": "yaml",
+    "dependency mlflow": "mlflow",
+    "dependency _pytest": "_pytest",
+    "reserved tests": "tests",
+    "reserved src": "src",
+    "reserved data": "data",
+    "reserved docs": "docs",
+}
+
+
+@pytest.mark.parametrize("value", GOOD_PACKAGES)
+def test_check_package_accepts(value):
+    assert pre.check_package("package_name", value) is None
+
+
+@pytest.mark.parametrize("value", BAD_PACKAGES.values(), ids=BAD_PACKAGES.keys())
+def test_check_package_rejects(value):
+    with pytest.raises(pre.AnswerError, match=names_field("package_name")):
+        pre.check_package("package_name", value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("class", "keyword"),
+        ("match", "keyword"),
+        ("json", "standard library"),
+        ("sklearn", "'scikit-learn'"),
+        ("yaml", "'pyyaml'"),
+        ("tests", "project directory"),
+    ],
+)
+def test_check_package_says_why(value, reason):
+    with pytest.raises(pre.AnswerError, match=re.escape(reason)):
+        pre.check_package("package_name", value)
+
+
+def test_shadowed_module():
+    assert pre.shadowed_module("penguin_predictor") is None
+    assert pre.shadowed_module("json") == "the standard library module"
+    assert pre.shadowed_module("sklearn") == "the dependency 'scikit-learn'"
+    assert pre.shadowed_module("tests") == "a project directory name"
+
+
+def test_dependency_import_names_are_normalised_identifiers():
+    for distribution, import_names in pre.DEPENDENCY_IMPORT_NAMES.items():
+        assert distribution == re.sub(r"[-_.]+", "-", distribution).lower()
+        assert import_names
+        assert all(name.isidentifier() for name in import_names), distribution
+
+
+GOOD_EMAILS = ["jane.doe@example.com", "a+b@sub.example.org", "x@y.io"]
+BAD_EMAILS = [
+    "",
+    "jane",
+    "jane@",
+    "@example.com",
+    "jane@example",
+    "jane@example.",
+    "jane@@example.com",
+    "jane doe@example.com",
+    "jane@example.com ",
+    "jane@exa mple.com",
+]
+
+
+@pytest.mark.parametrize("value", GOOD_EMAILS)
+def test_check_email_accepts(value):
+    assert pre.check_email("author_email", value) is None
+
+
+@pytest.mark.parametrize("value", BAD_EMAILS)
+def test_check_email_rejects(value):
+    with pytest.raises(pre.AnswerError, match=names_field("author_email")):
+        pre.check_email("author_email", value)
+
+
+GOOD_VERSIONS = [
+    "0.1.0",
+    "1",
+    "1.0",
+    "10.20.30",
+    "1.0a1",
+    "1.0b0",
+    "1.0rc1",
+    "1.0.post1",
+    "1.0.dev0",
+    "1.0rc2.post1.dev3",
+    "2!1.0.post1.dev2",
+]
+BAD_VERSIONS = [
+    "",
+    "v1.0",
+    "1.0-beta",
+    "01.0",
+    "1.01",
+    "1.0.",
+    ".1",
+    "1..0",
+    "1.0rc",
+    "1.0RC1",
+    "1.0c1",
+    "1.0-1",
+    "1.0+local",
+    "1.0.0-rc.1",
+    " 1.0",
+    "1.0\n",
+]
+
+
+@pytest.mark.parametrize("value", GOOD_VERSIONS)
+def test_check_version_accepts(value):
+    assert pre.check_version("version", value) is None
+
+
+@pytest.mark.parametrize("value", BAD_VERSIONS)
+def test_check_version_rejects(value):
+    with pytest.raises(pre.AnswerError, match=names_field("version")):
+        pre.check_version("version", value)
+
+
+def test_check_choice():
+    allowed = ["MIT", "Apache-2.0"]
+
+    assert pre.check_choice("license", "MIT", allowed) is None
+    for bad in ["GPL-3.0", "mit", "", "MIT "]:
+        with pytest.raises(pre.AnswerError, match=names_field("license")):
+            pre.check_choice("license", bad, allowed)
+
+
+# --- CHECKS against cookiecutter.json ---------------------------------------
+
+
+def test_every_text_option_has_a_check():
+    assert set(pre.CHECKS) == set(text_options())
+
+
+def test_good_answers_cover_every_option():
+    assert set(GOOD_ANSWERS) == set(text_options()) | set(choice_options())
+    for name in choice_options():
+        assert GOOD_ANSWERS[name] in choices(name)
+
+
+# --- validate and main -------------------------------------------------------
+
+
+def test_validate_accepts_good_answers():
+    assert pre.validate(GOOD_ANSWERS, cookiecutter_options()) is None
+
+
+@pytest.mark.parametrize("choice", ["python_version", "license", "task"])
+def test_validate_accepts_every_choice(choice):
+    for value in choices(choice):
+        pre.validate({**GOOD_ANSWERS, choice: value}, cookiecutter_options())
+
+
+BAD_ANSWERS = {
+    "project_name": "two\nlines",
+    "project_slug": "Bad_Slug",
+    "package_name": "json",
+    "description": " ",
+    "author_name": "x" * (pre.MAX_TEXT_LENGTH + 1),
+    "author_email": "not-an-email",
+    "organization": "",
+    "version": "v1.0",
+    "python_version": "3.9",
+    "license": "GPL-3.0",
+    "task": "clustering",
+}
+
+
+def test_bad_answers_cover_every_option():
+    assert set(BAD_ANSWERS) == set(GOOD_ANSWERS)
+
+
+@pytest.mark.parametrize("field", BAD_ANSWERS)
+def test_validate_rejects_bad_answer(field):
+    answers = {**GOOD_ANSWERS, field: BAD_ANSWERS[field]}
+
+    with pytest.raises(pre.AnswerError, match=names_field(field)):
+        pre.validate(answers, cookiecutter_options())
+
+
+def test_validate_stops_at_first_bad_answer():
+    answers = {**GOOD_ANSWERS, "version": "v1", "author_email": "nope"}
+
+    with pytest.raises(pre.AnswerError, match=names_field("author_email")):
+        pre.validate(answers, cookiecutter_options())
+
+
+@pytest.mark.parametrize("value", [None, 1, 1.0, ["a"], {"a": "b"}, True])
+def test_validate_rejects_non_text_answer(value):
+    answers = {**GOOD_ANSWERS, "version": value}
+
+    with pytest.raises(pre.AnswerError, match=names_field("version") + "must be text"):
+        pre.validate(answers, cookiecutter_options())
+
+
+def test_validate_rejects_missing_answer():
+    answers = dict(GOOD_ANSWERS)
+    del answers["organization"]
+
+    with pytest.raises(pre.AnswerError, match=names_field("organization")):
+        pre.validate(answers, cookiecutter_options())
+
+
+def test_main_returns_0_silently_for_good_answers(capsys):
+    code = pre.main(json.dumps(GOOD_ANSWERS), json.dumps(cookiecutter_options()))
+
+    assert code == 0
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("field", BAD_ANSWERS)
+def test_main_prints_one_line_for_bad_answer(field, capsys):
+    answers = {**GOOD_ANSWERS, field: BAD_ANSWERS[field]}
+
+    code = pre.main(json.dumps(answers), json.dumps(cookiecutter_options()))
+
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out == ""
+    assert err.endswith("\n")
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"Error: {field} ")
+
+
+def test_main_never_evaluates_answers(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    payload = '"); __import__("os").system("touch PWNED") #'
+    answers = {**GOOD_ANSWERS, "description": payload}
+
+    code = pre.main(json.dumps(answers), json.dumps(cookiecutter_options()))
+
+    assert code == 0
+    assert list(tmp_path.iterdir()) == []
+    assert capsys.readouterr() == ("", "")
+
+
+# --- post-generation hook ----------------------------------------------------
+
+
+def test_unselected_paths():
+    classification = {"task": "classification", "package_name": "pkg"}
+    regression = {"task": "regression", "package_name": "pkg"}
+
+    assert list(post.unselected_paths(classification)) == [
+        "src/pkg/regression.py",
+        "tests/test_regression.py",
+    ]
+    assert list(post.unselected_paths(regression)) == [
+        "src/pkg/classification.py",
+        "tests/test_classification.py",
+    ]
+
+
+def make_tree(root: Path, relatives: list[str]) -> None:
+    for relative in relatives:
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(relative, encoding="utf-8")
+
+
+def files_under(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+TASK_TREE = [
+    "src/pkg/__init__.py",
+    "src/pkg/classification.py",
+    "src/pkg/regression.py",
+    "tests/test_classification.py",
+    "tests/test_regression.py",
+    "tests/test_features.py",
+]
+
+
+def test_remove_unselected_deletes_only_unchosen_files(tmp_path):
+    make_tree(tmp_path, TASK_TREE)
+
+    removed = post.remove_unselected(
+        tmp_path, {"task": "regression", "package_name": "pkg"}
+    )
+
+    assert removed == [
+        tmp_path / "src/pkg/classification.py",
+        tmp_path / "tests/test_classification.py",
+    ]
+    assert files_under(tmp_path) == {
+        "src/pkg/__init__.py",
+        "src/pkg/regression.py",
+        "tests/test_regression.py",
+        "tests/test_features.py",
+    }
+
+
+def test_remove_unselected_deletes_directories(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        post,
+        "OPTION_FILES",
+        {"docs": {"yes": ["docs", "src/{package}/site.py"], "no": []}},
+    )
+    make_tree(tmp_path, ["docs/index.md", "docs/api/x.md", "src/pkg/site.py", "keep"])
+
+    removed = post.remove_unselected(tmp_path, {"docs": "no", "package_name": "pkg"})
+
+    assert removed == [tmp_path / "docs", tmp_path / "src/pkg/site.py"]
+    assert files_under(tmp_path) == {"keep"}
+    assert (tmp_path / "src/pkg").is_dir()
+
+
+def test_next_steps():
+    message = post.next_steps({"project_slug": "penguin-predictor"})
+    lines = message.splitlines()
+
+    assert lines[0] == "Created penguin-predictor. Next steps:"
+    assert "  cd penguin-predictor" in lines
+    for command in ["train", "evaluate", "predict"]:
+        assert any(
+            line.startswith(f"  uv run penguin-predictor {command}") for line in lines
+        )
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_post_gen_main_prunes_working_directory(tmp_path, monkeypatch, capsys):
+    make_tree(tmp_path, TASK_TREE)
+    monkeypatch.chdir(tmp_path)
+    answers = {**GOOD_ANSWERS, "package_name": "pkg"}
+
+    assert post.main(json.dumps(answers)) == 0
+
+    assert capsys.readouterr().out == post.next_steps(answers) + "\n"
+    assert "src/pkg/regression.py" not in files_under(tmp_path)
+    assert "src/pkg/classification.py" in files_under(tmp_path)
+
+
+def test_option_files_match_choices():
+    for option, files_by_value in post.OPTION_FILES.items():
+        assert option in choice_options()
+        assert set(files_by_value) == set(choices(option))
+
+
+@pytest.mark.parametrize(
+    "relative",
+    sorted(
+        path
+        for files_by_value in post.OPTION_FILES.values()
+        for paths in files_by_value.values()
+        for path in paths
+    ),
+)
+def test_option_file_exists_in_template(relative):
+    path = PROJECT_TEMPLATE_DIR / relative.format(package=PACKAGE_PLACEHOLDER)
+
+    assert path.exists()
