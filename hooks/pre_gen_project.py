@@ -15,6 +15,7 @@ import json
 import keyword
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,8 @@ VERSION_PATTERN = re.compile(
 # Longer names would make black and ruff wrap generated lines differently.
 MAX_NAME_LENGTH = 40
 MAX_TEXT_LENGTH = 1000
+# Unicode categories of control characters, surrogates and line separators.
+UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 # Import names of the generated project's runtime and development dependencies,
 # keyed by distribution name. A package with one of these names would shadow
@@ -67,6 +70,9 @@ def _single_line(name: str, value: str) -> None:
         raise AnswerError(f"{name} must not be empty")
     if "\n" in value or "\r" in value:
         raise AnswerError(f"{name} must be a single line")
+    # Control characters and other line breaks would corrupt TOML, YAML and text.
+    if any(unicodedata.category(char) in UNPRINTABLE_CATEGORIES for char in value):
+        raise AnswerError(f"{name} must be printable text on a single line")
     if len(value) > MAX_TEXT_LENGTH:
         raise AnswerError(f"{name} must be at most {MAX_TEXT_LENGTH} characters")
 
@@ -119,7 +125,7 @@ def check_package(name: str, value: str) -> None:
 
 def check_email(name: str, value: str) -> None:
     """Accept an address of the form ``name@domain.tld``."""
-    if not EMAIL_PATTERN.fullmatch(value):
+    if not EMAIL_PATTERN.fullmatch(value) or not value.isprintable():
         raise AnswerError(
             f"{name} {value!r} is not an email address: expected name@domain.tld"
         )
@@ -175,7 +181,9 @@ def validate(answers: Mapping[str, Any], options: Mapping[str, Any]) -> None:
 def main(answers_json: str, options_json: str) -> int:
     """Validate the rendered answers; print one line and return 1 if bad."""
     try:
-        validate(json.loads(answers_json), json.loads(options_json))
+        # Options arrive as (name, value) pairs to keep cookiecutter.json's order,
+        # so a bad slug is reported before the package name derived from it.
+        validate(json.loads(answers_json), dict(json.loads(options_json)))
     except AnswerError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1
@@ -186,6 +194,6 @@ if __name__ == "__main__":
     sys.exit(
         main(
             r"""{{ cookiecutter | tojson }}""",
-            r"""{{ _cookiecutter | tojson }}""",
+            r"""{{ _cookiecutter.items() | list | tojson }}""",
         )
     )

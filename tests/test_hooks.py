@@ -183,7 +183,12 @@ def test_dependency_import_names_are_normalised_identifiers():
         assert all(name.isidentifier() for name in import_names), distribution
 
 
-GOOD_EMAILS = ["jane.doe@example.com", "a+b@sub.example.org", "x@y.io"]
+GOOD_EMAILS = [
+    "jane.doe@example.com",
+    "a+b@sub.example.org",
+    "x@y.io",
+    "zoë.o'brien@exämple.com",
+]
 BAD_EMAILS = [
     "",
     "jane",
@@ -195,6 +200,8 @@ BAD_EMAILS = [
     "jane doe@example.com",
     "jane@example.com ",
     "jane@exa mple.com",
+    "jane\x00doe@example.com",
+    "jane\x1b[0m@example.com",
 ]
 
 

@@ -390,6 +390,7 @@ def test_bad_choice_is_refused_before_rendering(cookies, tmp_path):
 # --- awkward but valid answers -----------------------------------------------
 
 AWKWARD_NAME = 'Zoë "Ω" O\'Brien \\ co'
+AWKWARD_EMAIL = 'zoë.o\'brien+"\\"@exämple.com'
 INJECTION = '"); __import__("os").system("touch PWNED") #'
 _AWKWARD_CORE = (
     f'Predicts """penguins""" and \'\'\'seals\'\'\' from C:\\data\\ with \\" and'
@@ -410,6 +411,7 @@ def test_awkward_answers_render_verbatim_and_run_nothing(cookies, tmp_path):
         project_name=AWKWARD_NAME,
         description=AWKWARD_DESCRIPTION,
         author_name=AWKWARD_NAME,
+        author_email=AWKWARD_EMAIL,
         organization=AWKWARD_NAME,
     )
 
@@ -423,7 +425,7 @@ def test_awkward_answers_render_verbatim_and_run_nothing(cookies, tmp_path):
     pyproject = read_toml(project / "pyproject.toml")
     assert pyproject["project"]["description"] == AWKWARD_DESCRIPTION
     assert pyproject["project"]["authors"] == [
-        {"name": AWKWARD_NAME, "email": "jane.doe@example.com"}
+        {"name": AWKWARD_NAME, "email": AWKWARD_EMAIL}
     ]
     config = yaml.safe_load((project / "config.yaml").read_text(encoding="utf-8"))
     assert config["data"]["target"] == "species"

@@ -16,7 +16,8 @@ from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
 
 from .conftest import CONFIG_PATH, DEMO_DATA
 
-CONSOLE_SCRIPT = Path(sys.executable).with_name("{{ cookiecutter.project_slug }}")
+SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
+CONSOLE_SCRIPT = Path(sys.executable).with_name(SCRIPT_NAME)
 
 
 @pytest.fixture

@@ -2,7 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings, load_config
+from {{ cookiecutter.package_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+    load_config,
+)
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
 from .conftest import CONFIG_PATH, PROJECT_ROOT
