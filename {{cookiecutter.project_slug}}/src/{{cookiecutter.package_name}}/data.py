@@ -119,12 +119,22 @@ def _iter_parquet(
             else parquet.iter_batches(batch_size=chunk_size)
         )
         for batch in batches:
-            df = batch.to_pandas()
-            yield df.astype({c: t for c, t in (dtypes or {}).items() if c in df})
+            yield with_dtypes(batch.to_pandas(), dtypes or {})
     except (pa.ArrowException, OSError, ValueError, TypeError) as error:
         raise DataError(
             f"{path}: not a readable Parquet file ({_first_line(error)})"
         ) from None
+
+
+def with_dtypes(df: pd.DataFrame, dtypes: ColumnDtypes) -> pd.DataFrame:
+    """Return ``df`` with ``dtypes`` applied; text columns get NaN for missing.
+
+    Arrow spells a missing text value ``None`` where the CSV reader and the
+    imputers expect NaN; left alone, such a row would skip imputation.
+    """
+    present = {column: dtype for column, dtype in dtypes.items() if column in df}
+    text = [column for column, dtype in present.items() if dtype == "object"]
+    return as_text(df.astype(present), text)
 
 
 def _first_line(error: BaseException) -> str:
@@ -138,7 +148,7 @@ def _require_rows(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return df
 
 
-def as_text(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+def as_text(df: pd.DataFrame, columns: Sequence[Hashable]) -> pd.DataFrame:
     """Return ``df`` with ``columns`` as Python strings and NaN for missing.
 
     Categories are labels, so ``2007`` and ``"2007"`` must mean the same thing,
@@ -147,14 +157,11 @@ def as_text(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     present = [column for column in columns if column in df.columns]
     if not present:
         return df
-    converted = {
-        column: df[column]
-        .astype("string")
-        .astype(object)
-        .where(df[column].notna(), np.nan)
-        for column in present
-    }
-    return df.assign(**converted)
+    converted = df.copy()
+    for column in present:
+        text = df[column].astype("string").astype(object)
+        converted[column] = text.where(df[column].notna(), np.nan)
+    return converted
 
 
 def check_columns(df: pd.DataFrame, required: Sequence[str], source: object) -> None:
