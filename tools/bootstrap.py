@@ -35,7 +35,8 @@ def find_uv() -> str:
     print("Installing uv into .bootstrap/ (one time)...", flush=True)
     venv.create(BOOTSTRAP_VENV, with_pip=True, clear=True)
     pip = [str(_venv_bin(BOOTSTRAP_VENV) / "python"), "-m", "pip"]
-    subprocess.run([*pip, "install", "--quiet", "uv"], check=True)
+    install = [*pip, "install", "--quiet", "--disable-pip-version-check", "uv"]
+    subprocess.run(install, check=True)
     found = shutil.which("uv", path=str(_venv_bin(BOOTSTRAP_VENV)))
     if not found:
         sys.exit("Error: uv was installed but cannot be found in .bootstrap/")
@@ -43,5 +44,10 @@ def find_uv() -> str:
 
 
 def uv_environment() -> dict[str, str]:
-    """Return the environment for uv: use local interpreters, never download one."""
-    return {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    """Return the environment for uv: local interpreters only, never a download.
+
+    The interpreter running this script comes first on the PATH, so uv finds it
+    even where ``python3`` is not on the PATH under that name.
+    """
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    return {**os.environ, "PATH": path, "UV_PYTHON_DOWNLOADS": "never"}
