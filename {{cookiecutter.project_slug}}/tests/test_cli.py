@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
 from .conftest import CONFIG_PATH, DEMO_DATA
 
 SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
+PACKAGE_NAME = "{{ cookiecutter.package_name }}"
 CONSOLE_SCRIPT = Path(sys.executable).with_name(SCRIPT_NAME)
 
 
@@ -204,3 +205,14 @@ def test_installed_console_script_error_has_no_traceback(tmp_path: Path) -> None
     assert completed.stderr.strip().splitlines() == [
         f"Error: config file not found: {tmp_path / 'absent.yaml'}"
     ]
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", PACKAGE_NAME, "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert __version__ in completed.stdout
