@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
@@ -216,3 +217,16 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     )
 
     assert __version__ in completed.stdout
+
+
+def test_unusable_tracking_uri_is_one_line(
+    env: dict[str, str], tracking_uri: str
+) -> None:
+    unsupported = {**env, f"{ENV_PREFIX}TRACKING__URI": "bogus://nowhere"}
+
+    try:
+        result = invoke(["train"], unsupported)
+    finally:
+        mlflow.set_tracking_uri(tracking_uri)  # process-wide: restore for later tests
+
+    assert_one_line_error(result, "MLflow tracking at bogus://nowhere failed")

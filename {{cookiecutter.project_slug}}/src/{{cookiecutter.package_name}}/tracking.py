@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib.metadata import version
 from typing import Any
 
@@ -57,6 +58,22 @@ def connect(config: TrackingConfig) -> MlflowClient:
     """Point MLflow at the configured tracking server and return a client."""
     mlflow.set_tracking_uri(tracking_uri(config))
     return MlflowClient()
+
+
+@contextmanager
+def reported_failures(config: TrackingConfig) -> Iterator[None]:
+    """Turn any MLflow failure inside the block into a one-line ``TrackingError``.
+
+    The message names the tracking URI, the first thing to check when a
+    server is down or a URI is mistyped.
+    """
+    try:
+        yield
+    except MlflowException as error:
+        lines = str(error.message).strip().splitlines() or ["unknown error"]
+        raise TrackingError(
+            f"MLflow tracking at {tracking_uri(config)} failed: {lines[0]}"
+        ) from None
 
 
 def champion_uri(config: TrackingConfig) -> str:
@@ -122,6 +139,7 @@ def register(client: MlflowClient, model_uri: str, name: str, run_id: str) -> st
     except MlflowException:
         client.create_registered_model(name)
     model_version = client.create_model_version(name, model_uri, run_id=run_id)
+    logger.info("Registered %s version %s", name, model_version.version)
     return str(model_version.version)
 
 
@@ -149,9 +167,12 @@ def set_champion(
     client: MlflowClient, config: TrackingConfig, model_version: str
 ) -> None:
     """Move the champion alias to ``model_version``."""
-    try:
-        client.set_registered_model_alias(
-            config.registered_model, config.champion_alias, model_version
-        )
-    except MlflowException as error:
-        raise TrackingError(f"cannot set alias: {error.message}") from None
+    client.set_registered_model_alias(
+        config.registered_model, config.champion_alias, model_version
+    )
+    logger.info(
+        "Moved @%s of %s to version %s",
+        config.champion_alias,
+        config.registered_model,
+        model_version,
+    )

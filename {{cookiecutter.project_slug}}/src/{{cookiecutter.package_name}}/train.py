@@ -117,13 +117,16 @@ def train(settings: Settings) -> TrainingResult:
     pipeline = fit_pipeline(settings, split.train)
     predictions = pipeline.predict(split.test.features)
     metrics = task.compute_metrics(split.test.target, predictions)
-    client = tracking.connect(settings.tracking)
-    mlflow.set_experiment(settings.tracking.experiment)
-    with mlflow.start_run() as run:
-        run_id = run.info.run_id
-        model_uri = log_run(settings, pipeline, metrics, split.train.features)
-        name = settings.tracking.registered_model
-        version = tracking.register(client, model_uri, name, run_id)
-        score = metrics[task.PRIMARY_METRIC]
-        champion_score, promoted = gate(client, settings, version, score, split.test)
+    with tracking.reported_failures(settings.tracking):
+        client = tracking.connect(settings.tracking)
+        mlflow.set_experiment(settings.tracking.experiment)
+        with mlflow.start_run() as run:
+            run_id = run.info.run_id
+            model_uri = log_run(settings, pipeline, metrics, split.train.features)
+            name = settings.tracking.registered_model
+            version = tracking.register(client, model_uri, name, run_id)
+            score = metrics[task.PRIMARY_METRIC]
+            champion_score, promoted = gate(
+                client, settings, version, score, split.test
+            )
     return TrainingResult(run_id, version, metrics, champion_score, promoted)
