@@ -154,13 +154,10 @@ def predict(
     """Predict every row of INPUT (CSV or Parquet) in chunks, with a progress bar."""
     from .config import load_config
     from .data import table_format
-    from .predict import count_rows, load_model, predict_file
-    from .tracking import champion_uri, connect
+    from .predict import count_rows, load_configured_model, predict_file
 
-    table_format(output_path)
-    settings = load_config(config_path)
-    connect(settings.tracking)
-    model = load_model(model_uri or champion_uri(settings.tracking))
+    table_format(output_path)  # a bad output name fails before the slow model load
+    model = load_configured_model(load_config(config_path), model_uri)
     total = count_rows(input_path) if input_path.is_file() else 0
     with click.progressbar(
         length=total,

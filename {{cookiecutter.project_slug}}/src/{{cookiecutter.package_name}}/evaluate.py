@@ -9,7 +9,7 @@ from . import {{ cookiecutter.task }} as task
 from . import tracking
 from .config import Settings
 from .data import load_dataset
-from .predict import load_model, predict_frame
+from .predict import load_configured_model, predict_frame
 from .train import split_data
 
 logger = logging.getLogger(__name__)
@@ -24,9 +24,8 @@ def evaluate(
     (the same rows training scored on); ``data_path`` scores every labelled
     row of another file with the same columns instead.
     """
-    tracking.connect(settings.tracking)
+    model = load_configured_model(settings, model_uri)
     uri = model_uri or tracking.champion_uri(settings.tracking)
-    model = load_model(uri)
     if data_path is None:
         dataset = split_data(settings).test
     else:

@@ -18,6 +18,8 @@ from mlflow.pyfunc import load_model as load_pyfunc
 from mlflow.types import DataType
 from numpy.typing import NDArray
 
+from . import tracking
+from .config import Settings
 from .data import ColumnDtypes, check_columns, iter_chunks, table_format
 from .errors import DataError, ModelError
 
@@ -44,6 +46,18 @@ def load_model(uri: str) -> PyFuncModel:
         raise ModelError(
             f"cannot load model {uri!r}: {_first_line(str(error))}"
         ) from None
+
+
+def load_configured_model(settings: Settings, model_uri: str | None) -> PyFuncModel:
+    """Load ``model_uri``, or else the configured champion, via the configured tracking.
+
+    Raises
+    ------
+    ModelError
+        If there is no such model or it cannot be loaded.
+    """
+    tracking.connect(settings.tracking)
+    return load_model(model_uri or tracking.champion_uri(settings.tracking))
 
 
 def input_columns(model: PyFuncModel) -> list[str]:
