@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
 from .config import DataConfig
-from .errors import DataError
+from .errors import DataError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _iter_csv(
         raise DataError(f"{path}: file has no columns") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         raise DataError(
-            f"{path}: not a readable CSV file ({_first_line(error)})"
+            f"{path}: not a readable CSV file ({first_line(error)})"
         ) from None
 
 
@@ -122,7 +122,7 @@ def _iter_parquet(
             yield with_dtypes(batch.to_pandas(), dtypes or {})
     except (pa.ArrowException, OSError, ValueError, TypeError) as error:
         raise DataError(
-            f"{path}: not a readable Parquet file ({_first_line(error)})"
+            f"{path}: not a readable Parquet file ({first_line(error)})"
         ) from None
 
 
@@ -135,11 +135,6 @@ def with_dtypes(df: pd.DataFrame, dtypes: ColumnDtypes) -> pd.DataFrame:
     present = {column: dtype for column, dtype in dtypes.items() if column in df}
     text = [column for column, dtype in present.items() if dtype == "object"]
     return as_text(df.astype(present), text)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _require_rows(df: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -237,5 +232,5 @@ def split_dataset(
             stratify=stratify,
         )
     except ValueError as error:
-        raise DataError(f"cannot split the data: {_first_line(error)}") from None
+        raise DataError(f"cannot split the data: {first_line(error)}") from None
     return Split(Dataset(x_train, y_train), Dataset(x_test, y_test))

@@ -23,3 +23,13 @@ class ModelError(ProjectError):
 
 class TrackingError(ProjectError):
     """The MLflow tracking server or registry refused or failed a request."""
+
+
+def first_line(error: BaseException) -> str:
+    """Return the first line of ``error``'s message, for a one-line report.
+
+    Third-party exceptions often carry pages of detail; the first line names
+    the problem.
+    """
+    text = str(getattr(error, "message", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -21,15 +21,10 @@ from numpy.typing import NDArray
 from . import tracking
 from .config import Settings
 from .data import ColumnDtypes, check_columns, iter_chunks, table_format
-from .errors import DataError, ModelError
+from .errors import DataError, ModelError, first_line
 
 DEFAULT_CHUNK_SIZE = 100_000
 PREDICTION_COLUMN = "prediction"
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else "unknown error"
 
 
 def load_model(uri: str) -> PyFuncModel:
@@ -43,9 +38,7 @@ def load_model(uri: str) -> PyFuncModel:
     try:
         return load_pyfunc(uri)
     except (MlflowException, OSError) as error:
-        raise ModelError(
-            f"cannot load model {uri!r}: {_first_line(str(error))}"
-        ) from None
+        raise ModelError(f"cannot load model {uri!r}: {first_line(error)}") from None
 
 
 def load_configured_model(settings: Settings, model_uri: str | None) -> PyFuncModel:
@@ -101,7 +94,7 @@ def predict_frame(model: PyFuncModel, df: pd.DataFrame, source: object) -> NDArr
     try:
         return np.asarray(model.predict(df[columns]))
     except MlflowException as error:
-        raise DataError(f"{source}: {_first_line(error.message)}") from None
+        raise DataError(f"{source}: {first_line(error)}") from None
 
 
 def count_rows(path: Path) -> int:

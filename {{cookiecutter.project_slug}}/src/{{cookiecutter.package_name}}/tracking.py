@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from .config import TrackingConfig
-from .errors import TrackingError
+from .errors import TrackingError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,8 @@ def reported_failures(config: TrackingConfig) -> Iterator[None]:
     try:
         yield
     except MlflowException as error:
-        lines = str(error.message).strip().splitlines() or ["unknown error"]
         raise TrackingError(
-            f"MLflow tracking at {tracking_uri(config)} failed: {lines[0]}"
+            f"MLflow tracking at {tracking_uri(config)} failed: {first_line(error)}"
         ) from None
 
 
