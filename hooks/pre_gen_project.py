@@ -39,9 +39,12 @@ UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "black": ("black",),
     "click": ("click",),
+    "docutils": ("docutils",),
+    "furo": ("furo",),
     "hatchling": ("hatchling",),
     "mlflow": ("mlflow",),
     "mypy": ("mypy",),
+    "myst-parser": ("myst_parser",),
     "numpy": ("numpy",),
     "pandas": ("pandas",),
     "pandas-stubs": ("pandas_stubs",),
@@ -55,6 +58,8 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "scikit-learn": ("sklearn",),
     "scipy": ("scipy",),
     "skops": ("skops",),
+    "sphinx": ("sphinx",),
+    "sphinx-click": ("sphinx_click",),
     "types-pyyaml": ("yaml_stubs",),
 }
 # Names that are not dependencies but would still confuse imports or tools.

@@ -193,3 +193,20 @@ def test_cli_demo_trains_evaluates_and_predicts(project: Project) -> None:
     assert written[0] == "year,prediction"
     assert len(written) - 1 == len(rows)
     assert "Wrote 344 predictions to predictions.csv" in predicted.stdout
+
+
+def test_docs_build_without_warnings(project: Project) -> None:
+    completed = project.run("make", "docs")
+
+    html = project.path / "docs" / "_build" / "html"
+    assert "build succeeded." in completed.stdout
+    assert "WARNING" not in completed.stdout + completed.stderr
+    api = (html / "api.html").read_text(encoding="utf-8")
+    assert f'id="{project.package}.config.load_config"' in api
+    assert f'id="{project.package}.{project.answers["task"]}.compute_metrics"' in api
+    cli = (html / "cli.html").read_text(encoding="utf-8")
+    for command in ("train", "evaluate", "predict"):
+        assert f'<section id="{project.slug}-{command}"' in cli
+    assert f'id="cmdoption-{project.slug}-predict-chunk-size"' in cli
+    index = (html / "index.html").read_text(encoding="utf-8")
+    assert "Bring your own data" in index
