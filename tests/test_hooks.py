@@ -32,6 +32,10 @@ GOOD_ANSWERS = {
     "python_version": "3.11",
     "license": "MIT",
     "task": "classification",
+    "serving": "yes",
+    "docker": "no",
+    "ci": "github",
+    "init_git": "yes",
 }
 
 
@@ -289,7 +293,7 @@ def test_validate_accepts_good_answers():
     assert pre.validate(GOOD_ANSWERS, cookiecutter_options()) is None
 
 
-@pytest.mark.parametrize("choice", ["python_version", "license", "task"])
+@pytest.mark.parametrize("choice", choice_options())
 def test_validate_accepts_every_choice(choice):
     for value in choices(choice):
         pre.validate({**GOOD_ANSWERS, choice: value}, cookiecutter_options())
@@ -307,6 +311,10 @@ BAD_ANSWERS = {
     "python_version": "3.9",
     "license": "GPL-3.0",
     "task": "clustering",
+    "serving": "maybe",
+    "docker": "podman",
+    "ci": "jenkins",
+    "init_git": "true",
 }
 
 

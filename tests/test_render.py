@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import functools
 import itertools
+import math
 import re
 import subprocess
 import sys
@@ -226,16 +227,40 @@ MATRIX_ANSWERS = {
 }
 MATRIX_SLUG = "penguin-predictor"
 MATRIX_PACKAGE = "penguin_predictor"
-CHOICE_NAMES = ["python_version", "license", "task"]
+# Every combination of these ...
+CORE_CHOICES = ["python_version", "license", "task"]
+# ... each with one combination of these, counted through in mixed radix so
+# that every combination of the feature options is rendered at least once.
+FEATURE_CHOICES = ["serving", "docker", "ci", "init_git"]
+
+
+def feature_answers(index: int) -> dict[str, str]:
+    answers = {}
+    for name in FEATURE_CHOICES:
+        values = choices(name)
+        index, digit = divmod(index, len(values))
+        answers[name] = values[digit]
+    return answers
+
+
 COMBINATIONS = [
-    dict(zip(CHOICE_NAMES, values, strict=True))
-    for values in itertools.product(*(choices(name) for name in CHOICE_NAMES))
+    {**dict(zip(CORE_CHOICES, values, strict=True)), **feature_answers(index)}
+    for index, values in enumerate(
+        itertools.product(*(choices(name) for name in CORE_CHOICES))
+    )
 ]
 
 
 def test_matrix_covers_every_choice():
-    assert sorted(CHOICE_NAMES) == sorted(choice_options())
+    assert sorted(CORE_CHOICES + FEATURE_CHOICES) == sorted(choice_options())
     assert len(COMBINATIONS) == 32
+    feature_combinations = {
+        tuple(combination[name] for name in FEATURE_CHOICES)
+        for combination in COMBINATIONS
+    }
+    assert len(feature_combinations) == math.prod(
+        len(choices(name)) for name in FEATURE_CHOICES
+    )
     assert set(TASK_FILES) == set(TARGETS) == set(choices("task"))
     assert set(LICENSE_EXPRESSIONS) == set(LICENSE_PHRASES) == set(choices("license"))
 
