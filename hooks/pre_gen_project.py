@@ -165,29 +165,34 @@ def check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
         )
 
 
+def text_answer(answers: Mapping[str, Any], name: str) -> str:
+    """Return the answer to ``name``, which must be a string."""
+    value = answers.get(name)
+    if not isinstance(value, str):
+        raise AnswerError(f"{name} must be text, got {value!r}")
+    return value
+
+
 def validate(answers: Mapping[str, Any], options: Mapping[str, Any]) -> None:
     """Check every answer, raising ``AnswerError`` on the first bad one.
 
-    ``answers`` are the values cookiecutter will render with; ``options`` is
-    ``cookiecutter.json`` as loaded, where a list marks a choice.
+    ``answers`` are the values cookiecutter will render with. ``options`` is
+    ``cookiecutter.json`` as loaded, where a list marks a choice; it is empty
+    when the generator does not expose it (cruft), and the choices were then
+    already checked against ``cookiecutter.json`` by the generator itself.
     """
+    for name, check in CHECKS.items():
+        check(name, text_answer(answers, name))
     for name, option in options.items():
-        if name.startswith("_"):
-            continue
-        value = answers.get(name)
-        if not isinstance(value, str):
-            raise AnswerError(f"{name} must be text, got {value!r}")
-        if isinstance(option, list):
-            check_choice(name, value, [str(choice) for choice in option])
-        else:
-            CHECKS[name](name, value)
+        if isinstance(option, list) and not name.startswith("_"):
+            allowed = [str(choice) for choice in option]
+            check_choice(name, text_answer(answers, name), allowed)
 
 
 def main(answers_json: str, options_json: str) -> int:
     """Validate the rendered answers; print one line and return 1 if bad."""
     try:
-        # Options arrive as (name, value) pairs to keep cookiecutter.json's order,
-        # so a bad slug is reported before the package name derived from it.
+        # Options arrive as (name, value) pairs to keep cookiecutter.json's order.
         validate(json.loads(answers_json), dict(json.loads(options_json)))
     except AnswerError as error:
         print(f"Error: {error}", file=sys.stderr)
@@ -199,6 +204,6 @@ if __name__ == "__main__":
     sys.exit(
         main(
             r"""{{ cookiecutter | tojson }}""",
-            r"""{{ _cookiecutter.items() | list | tojson }}""",
+            r"""{{ (_cookiecutter | default({})).items() | list | tojson }}""",
         )
     )
