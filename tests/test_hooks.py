@@ -374,6 +374,16 @@ def test_main_prints_one_line_for_bad_answer(field, capsys):
     assert err.startswith(f"Error: {field} ")
 
 
+def test_main_without_options_still_checks_text_answers(capsys):
+    # cruft renders the hook without ``_cookiecutter``: choices were checked
+    # by cookiecutter itself, the free-text answers must still be checked here.
+    answers = {**GOOD_ANSWERS, "project_slug": "Bad_Slug", "license": "GPL-3.0"}
+
+    assert pre.main(json.dumps(GOOD_ANSWERS), "[]") == 0
+    assert pre.main(json.dumps(answers), "[]") == 1
+    assert capsys.readouterr().err.startswith("Error: project_slug ")
+
+
 def test_main_never_evaluates_answers(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     payload = '"); __import__("os").system("touch PWNED") #'
