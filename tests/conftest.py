@@ -13,6 +13,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import subprocess
+import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -109,3 +112,34 @@ def git_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.setenv("GIT_CONFIG_GLOBAL", str(config))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
         yield config
+
+
+# zizmor's wheel installs only its binary, next to this interpreter.
+ZIZMOR = str(Path(sysconfig.get_path("scripts")) / "zizmor")
+
+
+def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
+    """Run a checker; on failure, fail with its output."""
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
+
+
+def check_jsonschema(schema: str, files: list[Path], *options: str) -> None:
+    """Validate ``files`` against check-jsonschema's vendored ``schema``, offline."""
+    assert files
+    run_tool(
+        sys.executable,
+        "-m",
+        "check_jsonschema",
+        "--builtin-schema",
+        schema,
+        *options,
+        *map(str, files),
+    )
+
+
+def zizmor_offline(*projects: Path) -> None:
+    """Audit the GitHub workflows and Dependabot files of ``projects``: no findings."""
+    completed = run_tool(ZIZMOR, "--offline", "--no-progress", *map(str, projects))
+    assert "No findings to report" in completed.stdout

@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,11 @@ from conftest import (
     PROJECT_TEMPLATE_DIR,
     TEMPLATE_DIR,
     bake,
+    check_jsonschema,
     choice_options,
     choices,
     load_hook,
+    zizmor_offline,
 )
 from cookiecutter.exceptions import FailedHookException
 from ruff import find_ruff_bin
@@ -55,8 +56,16 @@ BASE_FILES = [
     "docs/api.md",
     "docs/cli.md",
     "docs/conf.py",
+    "docs/configuration.md",
+    "docs/data.md",
     "docs/guide.md",
     "docs/index.md",
+    "docs/layout.md",
+    "docs/lifecycle.md",
+    "docs/production-readiness.md",
+    "docs/quickstart.md",
+    "docs/testing.md",
+    "docs/tracking.md",
     "pyproject.toml",
     "src/{package}/__init__.py",
     "src/{package}/__main__.py",
@@ -569,26 +578,6 @@ def ci_files(renders: Renders, relative: str) -> list[Path]:
     ]
 
 
-def check_jsonschema(schema: str, files: list[Path], *options: str) -> None:
-    """Validate ``files`` against check-jsonschema's vendored ``schema``, offline."""
-    assert files
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "check_jsonschema",
-            "--builtin-schema",
-            schema,
-            *options,
-            *map(str, files),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-
-
 def test_every_ci_file_matches_its_schema(renders):
     check_jsonschema(
         "vendor.github-workflows", ci_files(renders, ".github/workflows/ci.yml")
@@ -602,23 +591,10 @@ def test_every_ci_file_matches_its_schema(renders):
     )
 
 
-# zizmor's wheel installs only its binary, next to this interpreter.
-ZIZMOR = str(Path(sysconfig.get_path("scripts")) / "zizmor")
-
-
 def test_github_workflows_have_no_zizmor_findings(renders):
-    projects = [
-        path.parent.parent for path in ci_files(renders, ".github/dependabot.yml")
-    ]
-    completed = subprocess.run(
-        [ZIZMOR, "--offline", "--no-progress", *map(str, projects)],
-        capture_output=True,
-        text=True,
-        check=False,
+    zizmor_offline(
+        *(path.parent.parent for path in ci_files(renders, ".github/dependabot.yml"))
     )
-
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "No findings to report" in completed.stdout
 
 
 def test_ci_tests_every_supported_python(renders):
