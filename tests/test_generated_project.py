@@ -231,32 +231,13 @@ def test_own_tests_pass_on_the_newest_python(project: Project, tmp_path: Path) -
     interpreter = find_interpreter(NEWEST_PYTHON)
     if interpreter is None:
         pytest.skip(f"Python {NEWEST_PYTHON} is not on this machine")
-    environment = str(tmp_path / "venv")
+    newest = {"UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv")}
+    uv_run = [project.uv, "run", "--frozen", "--compile-bytecode"]
+    uv_run += ["--python", interpreter]
     version = "import sys; print('%d.%d' % sys.version_info[:2])"
 
-    ran = project.run(
-        project.uv,
-        "run",
-        "--frozen",
-        "--python",
-        interpreter,
-        "python",
-        "-c",
-        version,
-        UV_PROJECT_ENVIRONMENT=environment,
-    )
-    completed = project.run(
-        project.uv,
-        "run",
-        "--frozen",
-        "--python",
-        interpreter,
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        UV_PROJECT_ENVIRONMENT=environment,
-    )
+    ran = project.run(*uv_run, "python", "-c", version, **newest)
+    completed = project.run(*uv_run, "pytest", "-q", "-p", "no:cacheprovider", **newest)
 
     assert ran.stdout.strip() == NEWEST_PYTHON
     assert " passed" in completed.stdout
