@@ -1,15 +1,18 @@
-"""Remove the files of options the user did not choose, then print next steps.
+"""Remove the files of options the user did not choose, start git, print next steps.
 
 Each option value owns whole files (listed in ``OPTION_FILES``); the files of
 every value that was not chosen are deleted, so generated code never carries
-Jinja if-blocks for features the project does not have. Answers arrive as
-a JSON document parsed with ``json.loads``, never as code.
+Jinja if-blocks for features the project does not have. With ``init_git``, the
+project becomes a git repository on branch ``main``, with a first commit when
+git knows who the author is. Answers arrive as a JSON document parsed with
+``json.loads``, never as code.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,7 +31,14 @@ OPTION_FILES: dict[str, dict[str, list[str]]] = {
             "tests/test_regression.py",
         ],
     },
+    "ci": {
+        "github": [".github"],
+        "gitlab": [".gitlab-ci.yml"],
+        "none": [],
+    },
 }
+INITIAL_BRANCH = "main"
+INITIAL_COMMIT_MESSAGE = "Initial commit from the ml-template"
 
 
 def unselected_paths(answers: Mapping[str, Any]) -> Iterator[str]:
@@ -65,14 +75,72 @@ def next_steps(answers: Mapping[str, Any]) -> str:
             f"  uv run {slug} evaluate",
             f"  uv run {slug} predict data/penguins.csv --output predictions.csv",
             "  make check                   # lint, type check and tests",
+            "  uv run pre-commit install    # the same checks before every commit",
         ]
     )
+
+
+def git(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run ``git`` with ``arguments`` in ``project``; never raise on failure."""
+    return subprocess.run(
+        ["git", *arguments],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def git_user_configured(project: Path) -> bool:
+    """Whether git has both ``user.name`` and ``user.email`` for ``project``."""
+    return all(
+        git(project, "config", key).stdout.strip()
+        for key in ("user.name", "user.email")
+    )
+
+
+def init_repository(project: Path) -> str:
+    """Make ``project`` a git repository with every file staged.
+
+    The first commit is made only when git has a user configured; otherwise
+    the returned message says how to make it. Nothing touches the network.
+    """
+    if shutil.which("git") is None:
+        return (
+            "git was not found: no repository created (install git, then `git init`)."
+        )
+    for arguments in (
+        ["init", "--quiet", f"--initial-branch={INITIAL_BRANCH}"],
+        ["add", "-A"],
+    ):
+        completed = git(project, *arguments)
+        if completed.returncode != 0:
+            return f"git {arguments[0]} failed: {completed.stderr.strip()}"
+    if not git_user_configured(project):
+        return "\n".join(
+            [
+                f"Created a git repository (branch {INITIAL_BRANCH}), files staged.",
+                "git has no user configured, so nothing was committed. Run:",
+                '  git config --global user.name "Your Name"',
+                '  git config --global user.email "you@example.com"',
+                f'  git commit -m "{INITIAL_COMMIT_MESSAGE}"',
+            ]
+        )
+    commit = git(
+        project, "commit", "--quiet", "--no-verify", "-m", INITIAL_COMMIT_MESSAGE
+    )
+    if commit.returncode != 0:
+        return f"git commit failed: {commit.stderr.strip()}"
+    return f"Created a git repository on branch {INITIAL_BRANCH} with a first commit."
 
 
 def main(answers_json: str) -> int:
     """Prune the rendered project in the working directory and print next steps."""
     answers = json.loads(answers_json)
-    remove_unselected(Path.cwd(), answers)
+    project = Path.cwd()
+    remove_unselected(project, answers)
+    if answers["init_git"] == "yes":
+        print(init_repository(project))
     print(next_steps(answers))
     return 0
 

@@ -48,6 +48,8 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "numpy": ("numpy",),
     "pandas": ("pandas",),
     "pandas-stubs": ("pandas_stubs",),
+    "pre-commit": ("pre_commit",),
+    "pre-commit-hooks": ("pre_commit_hooks",),
     "pyarrow": ("pyarrow",),
     "pydantic": ("pydantic",),
     "pydantic-settings": ("pydantic_settings",),

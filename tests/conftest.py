@@ -13,9 +13,15 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 # The repository root is the cookiecutter template: cookiecutter.json, hooks/,
 # templates/ and the project directory below live there.
@@ -83,3 +89,57 @@ def bake(cookies: Any, **answers: str) -> Any:
     directory pytest was started from (pytest-cookies defaults to ``.``).
     """
     return cookies.bake(extra_context=answers, template=str(TEMPLATE_DIR))
+
+
+GIT_USER = ("Template Tests", "template-tests@example.com")
+
+
+def write_git_config(path: Path, user: tuple[str, str] | None) -> Path:
+    """Write a git global configuration file, with ``user`` (name, email) if given."""
+    text = f"[user]\n\tname = {user[0]}\n\temail = {user[1]}\n" if user else ""
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def git_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Give every git the tests start the same user, whatever this machine has.
+
+    Projects rendered with ``init_git=yes`` then always get their first commit.
+    """
+    config = write_git_config(tmp_path_factory.mktemp("git") / "gitconfig", GIT_USER)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GIT_CONFIG_GLOBAL", str(config))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        yield config
+
+
+# zizmor's wheel installs only its binary, next to this interpreter.
+ZIZMOR = str(Path(sysconfig.get_path("scripts")) / "zizmor")
+
+
+def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
+    """Run a checker; on failure, fail with its output."""
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
+
+
+def check_jsonschema(schema: str, files: list[Path], *options: str) -> None:
+    """Validate ``files`` against check-jsonschema's vendored ``schema``, offline."""
+    assert files
+    run_tool(
+        sys.executable,
+        "-m",
+        "check_jsonschema",
+        "--builtin-schema",
+        schema,
+        *options,
+        *map(str, files),
+    )
+
+
+def zizmor_offline(*projects: Path) -> None:
+    """Audit the GitHub workflows and Dependabot files of ``projects``: no findings."""
+    completed = run_tool(ZIZMOR, "--offline", "--no-progress", *map(str, projects))
+    assert "No findings to report" in completed.stdout

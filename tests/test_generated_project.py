@@ -1,9 +1,11 @@
 """Slow tier: each named combination installs and passes its own checks.
 
-For every combination below, the project is rendered once, its environment is
-created once with uv (sharing uv's cache across the session) on the
-interpreter of its minimum Python, and then the project's own Makefile
-targets, a wheel build and the CLI demo run in it as subprocesses.
+For every combination below, the project is rendered once (a git repository
+with a first commit), its environment is created once with uv (sharing uv's
+cache across the session) on the interpreter of its minimum Python, and then
+the project's own Makefile targets, pre-commit hooks, a wheel build and the CLI
+demo run in it as subprocesses. The tests run once more on the newest
+supported Python, and the CI files are validated offline.
 """
 
 from __future__ import annotations
@@ -18,24 +20,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import check_jsonschema, zizmor_offline
 from uv import find_uv_bin
 
 pytestmark = pytest.mark.slow
 
-# Oldest and newest supported Python, both tasks, several licenses.
+# Oldest and newest supported Python, both tasks, several licenses, every CI.
 COMBINATIONS: dict[str, dict[str, str]] = {
-    "classification-py3.11": {"task": "classification", "python_version": "3.11"},
-    "regression-py3.10": {
+    "classification-py3.11-github": {
+        "task": "classification",
+        "python_version": "3.11",
+        "ci": "github",
+    },
+    "regression-py3.10-gitlab": {
         "task": "regression",
         "python_version": "3.10",
         "license": "Apache-2.0",
+        "ci": "gitlab",
     },
-    "classification-py3.13": {
+    "classification-py3.13-none": {
         "task": "classification",
         "python_version": "3.13",
         "license": "Proprietary",
+        "ci": "none",
     },
 }
+NEWEST_PYTHON = "3.13"
 COMMAND_TIMEOUT = 900
 
 
@@ -89,12 +99,14 @@ class Project:
         """The import name."""
         return str(self.answers["package_name"])
 
-    def run(self, *command: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *command: str, **environment: str
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``command`` in the project; on failure, fail with its output."""
         completed = subprocess.run(
             command,
             cwd=self.path,
-            env=subprocess_environment(self.uv),
+            env={**subprocess_environment(self.uv), **environment},
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT,
@@ -154,9 +166,10 @@ def test_type_check_is_clean(project: Project) -> None:
 
 
 def test_wheel_builds_with_package_data_and_console_script(project: Project) -> None:
-    project.run(project.uv, "build", "--wheel", "--out-dir", "dist")
+    project.run("make", "build")
 
     (wheel,) = (project.path / "dist").glob("*.whl")
+    assert len(list((project.path / "dist").glob("*.tar.gz"))) == 1
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(name for name in names if name.endswith("entry_points.txt"))
@@ -210,3 +223,62 @@ def test_docs_build_without_warnings(project: Project) -> None:
     assert f'id="cmdoption-{project.slug}-predict-chunk-size"' in cli
     index = (html / "index.html").read_text(encoding="utf-8")
     assert "Bring your own data" in index
+
+
+def test_own_tests_pass_on_the_newest_python(project: Project, tmp_path: Path) -> None:
+    if project.answers["python_version"] == NEWEST_PYTHON:
+        pytest.skip("the minimum Python is the newest: tested above")
+    interpreter = find_interpreter(NEWEST_PYTHON)
+    if interpreter is None:
+        pytest.skip(f"Python {NEWEST_PYTHON} is not on this machine")
+    newest = {"UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv")}
+    uv_run = [project.uv, "run", "--frozen", "--compile-bytecode"]
+    uv_run += ["--python", interpreter]
+    version = "import sys; print('%d.%d' % sys.version_info[:2])"
+
+    ran = project.run(*uv_run, "python", "-c", version, **newest)
+    completed = project.run(*uv_run, "pytest", "-q", "-p", "no:cacheprovider", **newest)
+
+    assert ran.stdout.strip() == NEWEST_PYTHON
+    assert " passed" in completed.stdout
+    assert " failed" not in completed.stdout
+
+
+def git_status(project: Project) -> list[str]:
+    """Return ``git status --porcelain`` of the project, line by line."""
+    return project.run("git", "status", "--porcelain").stdout.splitlines()
+
+
+def test_pre_commit_hooks_pass_on_every_file(project: Project) -> None:
+    completed = project.run(
+        project.uv, "run", "--frozen", "pre-commit", "run", "--all-files"
+    )
+
+    hooks = [line for line in completed.stdout.splitlines() if "..." in line]
+    assert len(hooks) == 10
+    assert all(line.endswith(("Passed", "Skipped")) for line in hooks), hooks
+    assert git_status(project) == ["?? uv.lock"]
+
+
+def test_format_changes_nothing(project: Project) -> None:
+    commits = project.run("git", "log", "--format=%s").stdout.splitlines()
+
+    project.run("make", "format")
+
+    assert commits == ["Initial commit from the ml-template"]
+    assert git_status(project) == ["?? uv.lock"]
+
+
+def test_ci_files_are_valid(project: Project) -> None:
+    ci = project.answers["ci"]
+    github = project.path / ".github"
+    gitlab = project.path / ".gitlab-ci.yml"
+
+    assert github.is_dir() == (ci == "github")
+    assert gitlab.is_file() == (ci == "gitlab")
+    if ci == "github":
+        check_jsonschema("vendor.github-workflows", [github / "workflows" / "ci.yml"])
+        check_jsonschema("vendor.dependabot", [github / "dependabot.yml"])
+        zizmor_offline(project.path)
+    if ci == "gitlab":
+        check_jsonschema("vendor.gitlab-ci", [gitlab], "--data-transform", "gitlab-ci")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import (
+    GIT_USER,
     PACKAGE_PLACEHOLDER,
     PROJECT_TEMPLATE_DIR,
     choice_options,
@@ -15,6 +17,7 @@ from conftest import (
     cookiecutter_options,
     load_hook,
     text_options,
+    write_git_config,
 )
 
 pre = load_hook("pre_gen_project")
@@ -400,16 +403,19 @@ def test_main_never_evaluates_answers(capsys, tmp_path, monkeypatch):
 
 
 def test_unselected_paths():
-    classification = {"task": "classification", "package_name": "pkg"}
-    regression = {"task": "regression", "package_name": "pkg"}
+    classification = {"task": "classification", "ci": "none", "package_name": "pkg"}
+    regression = {"task": "regression", "ci": "github", "package_name": "pkg"}
 
     assert list(post.unselected_paths(classification)) == [
         "src/pkg/regression.py",
         "tests/test_regression.py",
+        ".github",
+        ".gitlab-ci.yml",
     ]
     assert list(post.unselected_paths(regression)) == [
         "src/pkg/classification.py",
         "tests/test_classification.py",
+        ".gitlab-ci.yml",
     ]
 
 
@@ -425,6 +431,9 @@ def files_under(root: Path) -> set[str]:
 
 
 TASK_TREE = [
+    ".github/workflows/ci.yml",
+    ".github/dependabot.yml",
+    ".gitlab-ci.yml",
     "src/pkg/__init__.py",
     "src/pkg/classification.py",
     "src/pkg/regression.py",
@@ -438,12 +447,14 @@ def test_remove_unselected_deletes_only_unchosen_files(tmp_path):
     make_tree(tmp_path, TASK_TREE)
 
     removed = post.remove_unselected(
-        tmp_path, {"task": "regression", "package_name": "pkg"}
+        tmp_path, {"task": "regression", "ci": "none", "package_name": "pkg"}
     )
 
     assert removed == [
         tmp_path / "src/pkg/classification.py",
         tmp_path / "tests/test_classification.py",
+        tmp_path / ".github",
+        tmp_path / ".gitlab-ci.yml",
     ]
     assert files_under(tmp_path) == {
         "src/pkg/__init__.py",
@@ -484,13 +495,113 @@ def test_next_steps():
 def test_post_gen_main_prunes_working_directory(tmp_path, monkeypatch, capsys):
     make_tree(tmp_path, TASK_TREE)
     monkeypatch.chdir(tmp_path)
-    answers = {**GOOD_ANSWERS, "package_name": "pkg"}
+    answers = {**GOOD_ANSWERS, "package_name": "pkg", "init_git": "no"}
 
     assert post.main(json.dumps(answers)) == 0
 
     assert capsys.readouterr().out == post.next_steps(answers) + "\n"
     assert "src/pkg/regression.py" not in files_under(tmp_path)
     assert "src/pkg/classification.py" in files_under(tmp_path)
+    assert ".github/workflows/ci.yml" in files_under(tmp_path)
+    assert not (tmp_path / ".git").exists()
+
+
+def test_post_gen_main_commits_the_pruned_project(tmp_path, monkeypatch, capsys):
+    make_tree(tmp_path, TASK_TREE)
+    monkeypatch.chdir(tmp_path)
+    answers = {**GOOD_ANSWERS, "package_name": "pkg", "init_git": "yes"}
+
+    assert post.main(json.dumps(answers)) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith("Created a git repository on branch main with a first")
+    assert out.endswith(post.next_steps(answers) + "\n")
+    project_files = {f for f in files_under(tmp_path) if not f.startswith(".git/")}
+    assert set(git(tmp_path, "ls-files").stdout.splitlines()) == project_files
+    assert "src/pkg/regression.py" not in project_files
+
+
+# --- git repository of a new project ------------------------------------------
+
+
+def git(cwd: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *arguments], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture
+def no_git_user(tmp_path, monkeypatch):
+    """A HOME and global git configuration without any user."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(write_git_config(home / "cfg", None)))
+    for variable in ["EMAIL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"]:
+        monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    project = tmp_path / "project"
+    make_tree(project, ["README.md", "src/pkg/__init__.py"])
+    return project
+
+
+def test_git_user_configured(project):
+    git(project, "init", "--quiet")
+
+    assert post.git_user_configured(project)
+
+
+def test_git_user_not_configured(project, no_git_user):
+    git(project, "init", "--quiet")
+
+    assert not post.git_user_configured(project)
+
+
+def test_init_repository_commits_everything_on_main(project):
+    message = post.init_repository(project)
+
+    assert message == "Created a git repository on branch main with a first commit."
+    log = git(project, "log", "--format=%an <%ae>|%s").stdout.splitlines()
+    assert log == [f"{GIT_USER[0]} <{GIT_USER[1]}>|{post.INITIAL_COMMIT_MESSAGE}"]
+    assert git(project, "branch", "--show-current").stdout.strip() == "main"
+    assert git(project, "status", "--porcelain").stdout == ""
+    assert git(project, "ls-files").stdout.splitlines() == [
+        "README.md",
+        "src/pkg/__init__.py",
+    ]
+
+
+def test_init_repository_without_user_stages_and_says_how(project, no_git_user):
+    message = post.init_repository(project)
+
+    assert git(project, "rev-parse", "--verify", "--quiet", "HEAD").returncode != 0
+    staged = git(project, "diff", "--cached", "--name-only").stdout.splitlines()
+    assert staged == ["README.md", "src/pkg/__init__.py"]
+    assert git(project, "branch", "--show-current").stdout.strip() == "main"
+    assert "nothing was committed" in message
+    assert '  git config --global user.name "Your Name"' in message.splitlines()
+    assert f'  git commit -m "{post.INITIAL_COMMIT_MESSAGE}"' in message.splitlines()
+
+
+def test_init_repository_without_git(project, monkeypatch):
+    monkeypatch.setenv("PATH", str(project))
+
+    message = post.init_repository(project)
+
+    assert message.startswith("git was not found")
+    assert not (project / ".git").exists()
+
+
+def test_init_repository_reports_a_failing_git_command(project):
+    (project / ".git").write_text("not a repository", encoding="utf-8")
+
+    message = post.init_repository(project)
+
+    assert message.startswith("git init failed: ")
+    assert len(message.splitlines()) == 1
 
 
 def test_option_files_match_choices():

