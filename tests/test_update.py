@@ -9,7 +9,6 @@ is a git repository in a temporary directory.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,24 +18,22 @@ import pytest
 from conftest import TEMPLATE_DIR
 
 CRUFT = str(Path(sys.executable).with_name("cruft"))
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Template Tests",
-    "GIT_AUTHOR_EMAIL": "template-tests@example.com",
-    "GIT_COMMITTER_NAME": "Template Tests",
-    "GIT_COMMITTER_EMAIL": "template-tests@example.com",
-}
-ANSWERS = {"project_name": "Old Project", "init_git": "no"}
+ANSWERS = {"project_name": "Old Project", "init_git": "yes"}
 SLUG = "old-project"
+
+
+@pytest.fixture(autouse=True)
+def git_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give git (and the post-generation hook) a user of its own."""
+    config = tmp_path / "gitconfig"
+    config.write_text("[user]\n\tname = Template Tests\n\temail = tests@example.com\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
 def run(*command: str, cwd: Path) -> str:
     completed = subprocess.run(
-        command,
-        cwd=cwd,
-        env={**os.environ, **GIT_IDENTITY},
-        capture_output=True,
-        text=True,
-        check=False,
+        command, cwd=cwd, capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return completed.stdout
@@ -81,8 +78,9 @@ def test_cruft_update_brings_template_changes_into_an_old_project(
         cwd=tmp_path,
     )  # fmt: skip
     project = projects / SLUG
-    run("git", "init", "-q", "-b", "main", cwd=project)
-    commit_all(project, "generated")
+    # The post-generation hook made the first commit; cruft then wrote its state.
+    assert run("git", "status", "--porcelain", cwd=project) == "?? .cruft.json\n"
+    commit_all(project, "Record template answers")
     readme = project / "README.md"
     readme.write_text(readme.read_text(encoding="utf-8") + "\nOur notes.\n")
     commit_all(project, "our own edit")
