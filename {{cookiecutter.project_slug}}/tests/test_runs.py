@@ -126,6 +126,16 @@ def test_upload_logs_a_saved_run_once(
         upload(settings, saved.path)
 
 
+def test_saved_run_with_a_damaged_manifest_is_refused(
+    tracked_settings: Settings, fitted_pipeline: Pipeline, split: Split
+) -> None:
+    saved = runs.save_run(tracked_settings, fitted_pipeline, {}, split)
+    (saved.path / runs.MANIFEST).write_text('{"config": {}}', encoding="utf-8")
+
+    with pytest.raises(ModelError, match="cannot read saved run"):
+        runs.load_run(saved.path, tracked_settings.tracking)
+
+
 def test_upload_of_a_directory_that_is_no_saved_run(
     tracked_settings: Settings, tmp_path: Path
 ) -> None:

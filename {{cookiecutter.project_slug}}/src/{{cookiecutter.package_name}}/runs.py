@@ -24,13 +24,13 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from pydantic import ValidationError
+from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 
 from . import tracking
 from .config import Settings, TrackingConfig
 from .data import Dataset, Split
-from .errors import ModelError, hide_credentials
+from .errors import ModelError, first_line, hide_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -138,18 +138,19 @@ def load_run(path: Path, tracking_config: TrackingConfig) -> SavedRun:
     manifest = read_manifest(path)
     try:
         trained_with = Settings.model_validate(manifest["config"])
+        metrics = {name: float(value) for name, value in manifest["metrics"].items()}
         test = pd.read_parquet(path / TEST_FILE)
         sample = pd.read_parquet(path / SAMPLE_FILE)
         pipeline = mlflow.sklearn.load_model(str(path / MODEL_DIR))
-    except (KeyError, ValidationError, OSError, mlflow.MlflowException) as error:
-        raise ModelError(f"saved run {path} is unreadable: {error}") from None
+    except (KeyError, TypeError, ValueError, OSError, MlflowException) as error:
+        raise ModelError(f"cannot read saved run {path}: {first_line(error)}") from None
     settings = trained_with.model_copy(update={"tracking": tracking_config})
     target = settings.data.target
     return SavedRun(
         path=path,
         settings=settings,
         pipeline=pipeline,
-        metrics={name: float(value) for name, value in manifest["metrics"].items()},
+        metrics=metrics,
         sample=sample,
         test=Dataset(test.drop(columns=[target]), test[target]),
     )
