@@ -9,9 +9,18 @@ from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }} import {{ cookiecutter.task }} as task
 from {{ cookiecutter.package_name }} import runs, tracking
-from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings, TrackingConfig, load_config
+from {{ cookiecutter.package_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+    TrackingConfig,
+    load_config,
+)
 from {{ cookiecutter.package_name }}.data import Split
-from {{ cookiecutter.package_name }}.errors import ConfigError, ModelError, hide_credentials
+from {{ cookiecutter.package_name }}.errors import (
+    ConfigError,
+    ModelError,
+    hide_credentials,
+)
 from {{ cookiecutter.package_name }}.train import TrainingResult, upload
 
 from .conftest import CONFIG_PATH, with_tracking
@@ -33,6 +42,17 @@ def test_config_refuses_a_tracking_uri_with_credentials(
 
     with pytest.raises(ConfigError, match="MLFLOW_TRACKING_PASSWORD") as caught:
         load_config(CONFIG_PATH)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_connect_refuses_credentials_in_mlflow_tracking_uri(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:s3cret@127.0.0.1:9")
+    config = TrackingConfig(experiment="e", registered_model="m")
+
+    with pytest.raises(ConfigError, match=r"http://\*\*\*@127\.0\.0\.1:9") as caught:
+        tracking.connect(config)
     assert "s3cret" not in str(caught.value)
 
 

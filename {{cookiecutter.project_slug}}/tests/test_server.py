@@ -25,14 +25,23 @@ from mlflow.tracking import MlflowClient
 
 from {{ cookiecutter.package_name }}.cli import cli
 from {{ cookiecutter.package_name }}.config import ENV_PREFIX
-from {{ cookiecutter.package_name }}.runs import LOGGED_FILE, MANIFEST, MODEL_DIR, PARTIAL_PREFIX
-from {{ cookiecutter.package_name }}.server import RunningServer, tracking_server
+from {{ cookiecutter.package_name }}.runs import (
+    LOGGED_FILE,
+    MANIFEST,
+    MODEL_DIR,
+    PARTIAL_PREFIX,
+)
+from {{ cookiecutter.package_name }}.server import (
+    RunningServer,
+    tracking_server,
+)
 
 from .conftest import CONFIG_PATH, DEMO_DATA
 
 pytestmark = pytest.mark.server
 
-CONSOLE_SCRIPT = Path(sys.executable).with_name("{{ cookiecutter.project_slug }}")
+SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
+CONSOLE_SCRIPT = Path(sys.executable).with_name(SCRIPT_NAME)
 # What "fails fast" means: from the first request to the error, imports and
 # training aside.
 FAIL_FAST_SECONDS = 10
@@ -107,7 +116,7 @@ def assert_saved_model(error: str, saved_runs: Path, failed_at: float) -> Path:
     """The error names the one saved run, complete, saved soon enough before it."""
     (run,) = saved_runs_in(saved_runs)
     assert (run / MODEL_DIR / "MLmodel").is_file()
-    assert f"{{ cookiecutter.project_slug }} upload {run}" in error
+    assert f"{SCRIPT_NAME} upload {run}" in error
     # The manifest is the last file written before the run is renamed into place.
     assert failed_at - (run / MANIFEST).stat().st_mtime < FAIL_FAST_SECONDS
     return run

@@ -112,10 +112,18 @@ def connect(config: TrackingConfig) -> MlflowClient:
 
     Raises
     ------
+    ConfigError
+        If the URI carries a user or password, which belong in the environment.
     TrackingError
         If the server cannot be reached or refuses the request.
     """
     uri = tracking_uri(config)
+    if hide_credentials(uri) != uri:
+        raise ConfigError(
+            f"the tracking URI {hide_credentials(uri)} must not contain credentials:"
+            " set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or"
+            " MLFLOW_TRACKING_TOKEN) instead"
+        )
     timeout, retries = request_limits(config)
     os.environ[TIMEOUT_ENVVAR] = str(timeout)
     os.environ[RETRIES_ENVVAR] = str(retries)
