@@ -40,6 +40,7 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "black": ("black",),
     "click": ("click",),
     "docutils": ("docutils",),
+    "flask-wtf": ("flask_wtf",),
     "furo": ("furo",),
     "hatchling": ("hatchling",),
     "mlflow": ("mlflow",),
@@ -56,6 +57,7 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "pytest": ("pytest", "_pytest"),
     "pytest-cov": ("pytest_cov",),
     "pyyaml": ("yaml",),
+    "requests": ("requests",),
     "ruff": ("ruff",),
     "scikit-learn": ("sklearn",),
     "scipy": ("scipy",),
@@ -63,6 +65,7 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "sphinx": ("sphinx",),
     "sphinx-click": ("sphinx_click",),
     "types-pyyaml": ("yaml_stubs",),
+    "types-requests": ("requests_stubs",),
 }
 # Names that are not dependencies but would still confuse imports or tools.
 RESERVED_PACKAGE_NAMES = frozenset({"src", "test", "tests", "docs", "data"})

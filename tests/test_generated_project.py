@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,14 +100,18 @@ class Project:
         """The import name."""
         return str(self.answers["package_name"])
 
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment for commands in the project, plus ``extra`` variables."""
+        return {**subprocess_environment(self.uv), **(extra or {})}
+
     def run(
-        self, *command: str, **environment: str
+        self, *command: str, extra_env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run ``command`` in the project; on failure, fail with its output."""
         completed = subprocess.run(
             command,
             cwd=self.path,
-            env={**subprocess_environment(self.uv), **environment},
+            env=self.environment(extra_env),
             capture_output=True,
             text=True,
             timeout=COMMAND_TIMEOUT,
@@ -118,9 +123,12 @@ class Project:
         )
         return completed
 
-    def cli(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *arguments: str, extra_env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run the project's console script from its environment."""
-        return self.run(str(self.path / ".venv" / "bin" / self.slug), *arguments)
+        script = str(self.path / ".venv" / "bin" / self.slug)
+        return self.run(script, *arguments, extra_env=extra_env)
 
 
 @pytest.fixture(scope="session", params=list(COMBINATIONS), ids=list(COMBINATIONS))
@@ -236,8 +244,10 @@ def test_own_tests_pass_on_the_newest_python(project: Project, tmp_path: Path) -
     uv_run += ["--python", interpreter]
     version = "import sys; print('%d.%d' % sys.version_info[:2])"
 
-    ran = project.run(*uv_run, "python", "-c", version, **newest)
-    completed = project.run(*uv_run, "pytest", "-q", "-p", "no:cacheprovider", **newest)
+    ran = project.run(*uv_run, "python", "-c", version, extra_env=newest)
+    completed = project.run(
+        *uv_run, "pytest", "-q", "-p", "no:cacheprovider", extra_env=newest
+    )
 
     assert ran.stdout.strip() == NEWEST_PYTHON
     assert " passed" in completed.stdout

@@ -80,6 +80,8 @@ BASE_FILES = [
     "src/{package}/pipeline.py",
     "src/{package}/predict.py",
     "src/{package}/py.typed",
+    "src/{package}/runs.py",
+    "src/{package}/server.py",
     "src/{package}/tracking.py",
     "src/{package}/train.py",
     "tests/__init__.py",
@@ -92,6 +94,8 @@ BASE_FILES = [
     "tests/test_logs.py",
     "tests/test_pipeline.py",
     "tests/test_predict.py",
+    "tests/test_runs.py",
+    "tests/test_server.py",
     "tests/test_train.py",
 ]
 # ... plus the files of the chosen task, and no others.

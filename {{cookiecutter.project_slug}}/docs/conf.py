@@ -52,7 +52,7 @@ html_show_copyright = False
 # (intersphinx would download it at build time).
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(collections\.abc|logging|pathlib)\.\w+"),
+    (r"py:.*", r"(collections\.abc|logging|pathlib|subprocess|typing)\.\w+"),
     (
         r"py:.*",
         r"(click|mlflow|np|numpy|pandas|pd|pyarrow|pydantic|pydantic_core"

@@ -69,9 +69,14 @@ def tracking_uri(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="session")
-def tracked_settings(settings: Settings, tracking_uri: str) -> Settings:
+def tracked_settings(
+    settings: Settings, tracking_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     """The shipped configuration, tracking to the throwaway store."""
-    return with_tracking(settings, tracking_uri)
+    tracked = with_tracking(settings, tracking_uri)
+    saved_runs = tmp_path_factory.mktemp("saved-runs")
+    tracking = tracked.tracking.model_copy(update={"saved_runs": saved_runs})
+    return tracked.model_copy(update={"tracking": tracking})
 
 
 @pytest.fixture(scope="session")

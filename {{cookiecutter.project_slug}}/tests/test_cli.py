@@ -23,10 +23,11 @@ CONSOLE_SCRIPT = Path(sys.executable).with_name(SCRIPT_NAME)
 
 
 @pytest.fixture
-def env(tracking_uri: str, champion_uri: str) -> dict[str, str]:
+def env(tracking_uri: str, champion_uri: str, tmp_path: Path) -> dict[str, str]:
     """Environment that points the CLI at the session's tracking store."""
     return {
         f"{ENV_PREFIX}TRACKING__URI": tracking_uri,
+        f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tmp_path / "saved-runs"),
         f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
     }
 
@@ -56,7 +57,7 @@ def test_help_lists_the_commands() -> None:
     result = CliRunner().invoke(cli, ["--help"])
 
     assert result.exit_code == 0
-    for command in ("train", "evaluate", "predict"):
+    for command in ("train", "evaluate", "predict", "upload", "tracking-server"):
         assert command in result.output
 
 

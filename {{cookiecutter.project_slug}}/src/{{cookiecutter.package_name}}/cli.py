@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import ProjectError
+from .errors import ProjectError, TrackingError
 
 if TYPE_CHECKING:
     from .train import TrainingResult
@@ -84,7 +84,62 @@ def train(config_path: Path) -> None:
     from .config import load_config
     from .train import train as train_model
 
-    result = train_model(load_config(config_path))
+    _report(train_model(load_config(config_path)))
+
+
+@cli.command()
+@click.argument(
+    "run_path",
+    metavar="RUN_DIR",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@config_option
+def upload(run_path: Path, config_path: Path) -> None:
+    """Log a run that train saved in RUN_DIR, register it and gate the champion.
+
+    For runs whose logging failed, e.g. because the tracking server was down;
+    they are kept under tracking.saved_runs.
+    """
+    from .config import load_config
+    from .train import upload as upload_run
+
+    _report(upload_run(load_config(config_path), run_path))
+
+
+@cli.command("tracking-server")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option(
+    "--backend-store-uri",
+    default="sqlite:///mlflow-server.db",
+    show_default=True,
+    help="Where runs and the registry live (SQLite or postgresql:// URI).",
+)
+@click.option(
+    "--artifacts-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="mlartifacts",
+    show_default=True,
+    help="Local directory for models and other artifacts.",
+)
+def tracking_server(port: int, backend_store_uri: str, artifacts_dir: Path) -> None:
+    """Run a local MLflow tracking server on 127.0.0.1 until Ctrl-C."""
+    import signal
+
+    from .server import tracking_server as run_server
+
+    # A service manager stops with SIGTERM: stop the server as on Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with run_server(port, backend_store_uri, artifacts_dir) as server:
+            click.echo(f"MLflow tracking server at {server.url}; stop it with Ctrl-C")
+            click.echo(f"Use it with: export MLFLOW_TRACKING_URI={server.url}")
+            status = server.process.wait()
+        raise TrackingError(f"the MLflow server exited with status {status}")
+    except KeyboardInterrupt:
+        click.echo("Stopped the MLflow tracking server")
+
+
+def _report(result: TrainingResult) -> None:
     metrics = ", ".join(f"{name}={value:.4f}" for name, value in result.metrics.items())
     click.echo(f"Run {result.run_id}: {metrics}")
     click.echo(f"Registered version {result.model_version}; {_promotion_text(result)}")

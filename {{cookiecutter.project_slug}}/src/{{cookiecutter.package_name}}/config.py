@@ -13,14 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-from .errors import ConfigError
+from .errors import ConfigError, hide_credentials
 
 ENV_PREFIX = "{{ cookiecutter.package_name | upper }}_"
 DEFAULT_CONFIG_PATH = Path("config.yaml")
@@ -87,6 +94,34 @@ class TrackingConfig(_Section):
         description="Tracking URI; unset means MLFLOW_TRACKING_URI or local SQLite.",
     )
     champion_alias: str = Field(default="champion", pattern=r"^[A-Za-z][\w-]*$")
+    request_timeout: int | None = Field(
+        default=None,
+        ge=1,
+        description="Seconds to wait for each answer of a tracking server; unset:"
+        " MLFLOW_HTTP_REQUEST_TIMEOUT, else a few seconds.",
+    )
+    request_retries: int | None = Field(
+        default=None,
+        ge=0,
+        le=5,
+        description="Retries of a failed request; unset:"
+        " MLFLOW_HTTP_REQUEST_MAX_RETRIES, else one.",
+    )
+    saved_runs: Path = Field(
+        default=Path("saved-runs"),
+        description="Directory where train saves each run before logging it.",
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _refuse_credentials(cls, uri: str | None) -> str | None:
+        if uri is not None and hide_credentials(uri) != uri:
+            raise ValueError(
+                "must not contain credentials: set MLFLOW_TRACKING_USERNAME and"
+                " MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the"
+                " environment instead"
+            )
+        return uri
 
 
 class Settings(BaseSettings):
@@ -146,8 +181,8 @@ def describe_validation_error(error: ValidationError) -> str:
 def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Settings:
     """Load and validate the configuration at ``path`` with environment overrides.
 
-    A relative ``data.path`` is resolved against the directory of the file, so
-    commands work from any working directory.
+    A relative ``data.path`` or ``tracking.saved_runs`` is resolved against the
+    directory of the file, so commands work from any working directory.
 
     Raises
     ------
@@ -160,7 +195,7 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Settings:
     except ValidationError as error:
         message = describe_validation_error(error)
         raise ConfigError(f"invalid configuration in {path}: {message}") from None
-    data_path = path.parent / settings.data.path
-    return settings.model_copy(
-        update={"data": settings.data.model_copy(update={"path": data_path})}
-    )
+    data = settings.data.model_copy(update={"path": path.parent / settings.data.path})
+    saved_runs = path.parent / settings.tracking.saved_runs
+    tracking = settings.tracking.model_copy(update={"saved_runs": saved_runs})
+    return settings.model_copy(update={"data": data, "tracking": tracking})

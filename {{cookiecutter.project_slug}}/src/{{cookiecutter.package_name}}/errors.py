@@ -4,6 +4,11 @@ The CLI prints these as one line and exits with a non-zero status; anything
 else is a bug and keeps its traceback.
 """
 
+import re
+
+# ``scheme://user:password@host``: the part to hide before a URI is shown.
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
 
 class ProjectError(Exception):
     """Base class of every error caused by input rather than by a bug."""
@@ -33,3 +38,14 @@ def first_line(error: BaseException) -> str:
     """
     text = str(getattr(error, "message", None) or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def hide_credentials(text: str) -> str:
+    """Return ``text`` with the user and password of any URI in it replaced by ``***``.
+
+    Examples
+    --------
+    >>> hide_credentials("http://alice:s3cret@mlflow.example.com:5000")
+    'http://***@mlflow.example.com:5000'
+    """
+    return _USERINFO.sub("***@", text)

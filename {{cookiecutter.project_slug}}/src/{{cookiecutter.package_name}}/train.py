@@ -1,9 +1,10 @@
-"""Training: fit the pipeline, score it, record it in MLflow, gate promotion."""
+"""Training: fit and score the pipeline, save it, log it to MLflow, gate promotion."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -11,9 +12,10 @@ from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from . import {{ cookiecutter.task }} as task
-from . import tracking
+from . import runs, tracking
 from .config import Settings
 from .data import Dataset, Split, load_dataset, split_dataset
+from .errors import ModelError
 from .pipeline import build_pipeline
 from .predict import load_model, predict_frame
 
@@ -108,25 +110,59 @@ def gate(
 
 
 def train(settings: Settings) -> TrainingResult:
-    """Train, evaluate on the held-out split, log everything, gate promotion.
+    """Train, evaluate on the held-out split, save, log everything, gate promotion.
 
-    The new version is registered in every case; the champion alias moves to
-    it only if it beats the current champion, scored on the same test rows.
+    The run is saved locally (see :mod:`.runs`) before MLflow is contacted,
+    so a tracking failure loses nothing. The new version is registered in
+    every case; the champion alias moves to it only if it beats the current
+    champion, scored on the same test rows.
     """
     split = split_data(settings)
     pipeline = fit_pipeline(settings, split.train)
     predictions = pipeline.predict(split.test.features)
     metrics = task.compute_metrics(split.test.target, predictions)
-    with tracking.reported_failures(settings.tracking):
+    return publish(runs.save_run(settings, pipeline, metrics, split))
+
+
+def publish(saved: runs.SavedRun) -> TrainingResult:
+    """Log the saved run to MLflow, register its model and gate promotion.
+
+    Raises
+    ------
+    TrackingError
+        If MLflow fails; the message says where the saved run is.
+    """
+    settings = saved.settings
+    with tracking.reported_failures(settings.tracking, saved.path):
         client = tracking.connect(settings.tracking)
         mlflow.set_experiment(settings.tracking.experiment)
         with mlflow.start_run() as run:
             run_id = run.info.run_id
-            model_uri = log_run(settings, pipeline, metrics, split.train.features)
+            model_uri = log_run(settings, saved.pipeline, saved.metrics, saved.sample)
             name = settings.tracking.registered_model
             version = tracking.register(client, model_uri, name, run_id)
-            score = metrics[task.PRIMARY_METRIC]
+            score = saved.metrics[task.PRIMARY_METRIC]
             champion_score, promoted = gate(
-                client, settings, version, score, split.test
+                client, settings, version, score, saved.test
             )
-    return TrainingResult(run_id, version, metrics, champion_score, promoted)
+    runs.mark_logged(saved, run_id, version)
+    return TrainingResult(run_id, version, saved.metrics, champion_score, promoted)
+
+
+def upload(settings: Settings, path: Path) -> TrainingResult:
+    """Log the run saved at ``path`` with the tracking settings of ``settings``.
+
+    Raises
+    ------
+    ModelError
+        If ``path`` is not a saved run, or was already logged.
+    TrackingError
+        If MLflow fails.
+    """
+    logged = runs.logged_as(path)
+    if logged is not None:
+        raise ModelError(
+            f"saved run {path} was already logged as run {logged['run_id']}"
+            f" (version {logged['model_version']}) to {logged['tracking_uri']}"
+        )
+    return publish(runs.load_run(path, settings.tracking))

@@ -1,0 +1,174 @@
+"""Saved runs: each trained model kept on local disk before it reaches MLflow.
+
+``train`` saves everything needed to log, register and gate a run (the fitted
+model, its held-out metrics, the configuration, the training sample that gives
+the model's signature, the held-out rows the promotion gate scores on) to a
+directory of its own under ``tracking.saved_runs``. The directory is written
+under a temporary name and renamed when complete, so a crash never leaves a
+half-written run; if the tracking server then fails, nothing is lost and the
+``upload`` command logs the saved run later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from sklearn.pipeline import Pipeline
+
+from . import tracking
+from .config import Settings, TrackingConfig
+from .data import Dataset, Split
+from .errors import ModelError, first_line, hide_credentials
+
+logger = logging.getLogger(__name__)
+
+MODEL_DIR = "model"
+MANIFEST = "run.json"
+SAMPLE_FILE = "train_sample.parquet"
+TEST_FILE = "test.parquet"
+LOGGED_FILE = "logged.json"
+PARTIAL_PREFIX = ".partial-"
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A trained model and what logging it needs, as saved on disk."""
+
+    path: Path
+    settings: Settings
+    pipeline: Pipeline
+    metrics: dict[str, float]
+    sample: pd.DataFrame
+    test: Dataset
+
+
+def new_run_name() -> str:
+    """Return a unique, sortable directory name: UTC time and a random suffix."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def write_json(path: Path, content: dict[str, Any]) -> None:
+    """Write ``content`` as indented JSON to ``path``."""
+    path.write_text(json.dumps(content, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def write_run(
+    directory: Path,
+    settings: Settings,
+    pipeline: Pipeline,
+    metrics: dict[str, float],
+    split: Split,
+) -> None:
+    """Write every file of a saved run into the empty ``directory``; manifest last."""
+    tracking.save_model(pipeline, split.train.features, directory / MODEL_DIR)
+    split.train.features.to_parquet(directory / SAMPLE_FILE)
+    test = split.test.features.assign(**{settings.data.target: split.test.target})
+    test.to_parquet(directory / TEST_FILE)
+    manifest = {"metrics": metrics, "config": settings.model_dump(mode="json")}
+    write_json(directory / MANIFEST, manifest)
+
+
+def save_run(
+    settings: Settings, pipeline: Pipeline, metrics: dict[str, float], split: Split
+) -> SavedRun:
+    """Save a trained run atomically under ``settings.tracking.saved_runs``.
+
+    The files are written to a temporary directory next to the final one,
+    which is renamed into place only when all of them are complete.
+    """
+    parent = settings.tracking.saved_runs
+    parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=parent))
+    try:
+        write_run(partial, settings, pipeline, metrics, split)
+        final = parent / new_run_name()
+        os.rename(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    logger.info("Saved the trained run in %s", final)
+    sample = split.train.features
+    return SavedRun(final, settings, pipeline, metrics, sample, split.test)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Read the manifest of the saved run at ``path``.
+
+    Raises
+    ------
+    ModelError
+        If ``path`` is not a complete saved run.
+    """
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ModelError(
+            f"{path} is not a saved run (no readable {MANIFEST}); saved runs are"
+            " the directories under tracking.saved_runs"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path / MANIFEST} is not a saved-run manifest")
+    return manifest
+
+
+def load_run(path: Path, tracking_config: TrackingConfig) -> SavedRun:
+    """Load the saved run at ``path``, to be logged with ``tracking_config``.
+
+    The run keeps the configuration it was trained with, except where it is
+    logged to: that is the current ``tracking_config``.
+
+    Raises
+    ------
+    ModelError
+        If ``path`` is not a complete, readable saved run.
+    """
+    manifest = read_manifest(path)
+    try:
+        trained_with = Settings.model_validate(manifest["config"])
+        metrics = {name: float(value) for name, value in manifest["metrics"].items()}
+        test = pd.read_parquet(path / TEST_FILE)
+        sample = pd.read_parquet(path / SAMPLE_FILE)
+        pipeline = mlflow.sklearn.load_model(str(path / MODEL_DIR))
+    except (KeyError, TypeError, ValueError, OSError, MlflowException) as error:
+        raise ModelError(f"cannot read saved run {path}: {first_line(error)}") from None
+    settings = trained_with.model_copy(update={"tracking": tracking_config})
+    target = settings.data.target
+    return SavedRun(
+        path=path,
+        settings=settings,
+        pipeline=pipeline,
+        metrics=metrics,
+        sample=sample,
+        test=Dataset(test.drop(columns=[target]), test[target]),
+    )
+
+
+def logged_as(path: Path) -> dict[str, str] | None:
+    """Return where the saved run at ``path`` was logged, or ``None`` if not yet."""
+    try:
+        content = json.loads((path / LOGGED_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return {str(key): str(value) for key, value in content.items()}
+
+
+def mark_logged(run: SavedRun, run_id: str, model_version: str) -> None:
+    """Record in the saved run that it was logged as ``run_id``, ``model_version``."""
+    uri = hide_credentials(tracking.tracking_uri(run.settings.tracking))
+    record = {"run_id": run_id, "model_version": model_version, "tracking_uri": uri}
+    partial = run.path / f"{PARTIAL_PREFIX}{LOGGED_FILE}"
+    write_json(partial, record)
+    os.replace(partial, run.path / LOGGED_FILE)

@@ -1,0 +1,330 @@
+"""Against a real ``mlflow server`` on 127.0.0.1: the lifecycle, failures, credentials.
+
+One server serves the whole session; the tests that kill a server or need
+authentication start their own. Select them with ``-m server``, skip them
+with ``-m "not server"``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from click.testing import CliRunner, Result
+from mlflow.tracking import MlflowClient
+
+from {{ cookiecutter.package_name }}.cli import cli
+from {{ cookiecutter.package_name }}.config import ENV_PREFIX
+from {{ cookiecutter.package_name }}.runs import (
+    LOGGED_FILE,
+    MANIFEST,
+    MODEL_DIR,
+    PARTIAL_PREFIX,
+)
+from {{ cookiecutter.package_name }}.server import (
+    RunningServer,
+    tracking_server,
+)
+
+from .conftest import CONFIG_PATH, DEMO_DATA
+
+pytestmark = pytest.mark.server
+
+SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
+CONSOLE_SCRIPT = Path(sys.executable).with_name(SCRIPT_NAME)
+# What "fails fast" means: from the first request to the error, imports and
+# training aside.
+FAIL_FAST_SECONDS = 10
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _restore_tracking_uri() -> Iterator[None]:
+    """Leave MLflow's process-wide tracking URI as the test found it."""
+    before = mlflow.get_tracking_uri()
+    yield
+    mlflow.set_tracking_uri(before)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One MLflow tracking server for the session, with a SQLite store."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    with (
+        (root / "server.log").open("wb") as log,
+        tracking_server(
+            free_port(),
+            f"sqlite:///{root / 'mlflow.db'}",
+            root / "artifacts",
+            log_file=log,
+        ) as running,
+    ):
+        yield running
+
+
+def cli_env(uri: str, saved_runs: Path, **overrides: str) -> dict[str, str]:
+    """Environment pointing the CLI at ``uri``, saving runs under ``saved_runs``."""
+    return {
+        f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
+        f"{ENV_PREFIX}TRACKING__URI": uri,
+        f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(saved_runs),
+        **{f"{ENV_PREFIX}{key.upper()}": value for key, value in overrides.items()},
+    }
+
+
+def invoke(args: list[str], env: dict[str, str]) -> Result:
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+def saved_runs_in(directory: Path) -> list[Path]:
+    """Complete saved runs under ``directory`` (never a partial one)."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        path for path in directory.iterdir() if not path.name.startswith(PARTIAL_PREFIX)
+    )
+
+
+def assert_fails(output: str, exit_code: int, uri: str) -> str:
+    """Exit 1 with one ``Error:`` line, the last, naming ``uri``; return the line."""
+    lines = output.strip().splitlines()
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert exit_code == 1, output
+    assert errors == lines[-1:], output
+    assert "Traceback" not in output
+    assert uri in errors[0]
+    return errors[0]
+
+
+def assert_saved_model(error: str, saved_runs: Path, failed_at: float) -> Path:
+    """The error names the one saved run, complete, saved soon enough before it."""
+    (run,) = saved_runs_in(saved_runs)
+    assert (run / MODEL_DIR / "MLmodel").is_file()
+    assert f"{SCRIPT_NAME} upload {run}" in error
+    # The manifest is the last file written before the run is renamed into place.
+    assert failed_at - (run / MANIFEST).stat().st_mtime < FAIL_FAST_SECONDS
+    return run
+
+
+def test_lifecycle_train_register_gate_predict(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    env = cli_env(server.url, tmp_path / "runs", tracking__registered_model="life")
+    weak = {**env, f"{ENV_PREFIX}MODEL__MAX_ITER": "1"}
+    output = tmp_path / "predictions.csv"
+
+    first = invoke(["train"], env)
+    second = invoke(["train"], weak)
+    predicted = invoke(["predict", str(DEMO_DATA), "--output", str(output)], env)
+
+    assert "Registered version 1; no champion yet" in first.output
+    assert "Registered version 2; champion kept" in second.output
+    champion = MlflowClient(server.url).get_model_version_by_alias("life", "champion")
+    assert champion.version == "1"
+    assert "Wrote 344 predictions" in predicted.output
+    assert len(output.read_text().splitlines()) == 345
+    assert all(
+        (run / LOGGED_FILE).is_file() for run in saved_runs_in(tmp_path / "runs")
+    )
+
+
+def test_connection_refused_fails_fast_and_keeps_the_model(tmp_path: Path) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+
+    result = invoke(["train"], cli_env(uri, tmp_path / "runs"))
+
+    error = assert_fails(result.output, result.exit_code, uri)
+    assert "cannot reach the MLflow tracking server" in error
+    assert_saved_model(error, tmp_path / "runs", time.time())
+
+
+def test_server_that_never_answers_fails_fast(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections, never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        output = tmp_path / "out.csv"
+
+        trained = invoke(["train"], cli_env(uri, tmp_path / "runs"))
+        failed_at = time.time()
+        start = time.monotonic()
+        predicted = invoke(
+            ["predict", str(DEMO_DATA), "-o", str(output)],
+            cli_env(uri, tmp_path / "runs"),
+        )
+        predict_time = time.monotonic() - start
+
+    error = assert_fails(trained.output, trained.exit_code, uri)
+    assert_saved_model(error, tmp_path / "runs", failed_at)
+    assert "cannot reach" in assert_fails(predicted.output, predicted.exit_code, uri)
+    assert predict_time < FAIL_FAST_SECONDS
+    assert not output.exists()
+
+
+def kill_when_saved(server: RunningServer, saved_runs: Path) -> threading.Thread:
+    """Kill ``server`` the moment a complete saved run appears under ``saved_runs``."""
+
+    def watch() -> None:
+        while not saved_runs_in(saved_runs):
+            time.sleep(0.005)
+        os.killpg(server.process.pid, signal.SIGKILL)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 120) -> None:
+    """Wait until the file at ``path`` contains ``text``."""
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text(encoding="utf-8", errors="replace"):
+        assert time.monotonic() < deadline, path.read_text(encoding="utf-8")
+        time.sleep(0.2)
+
+
+def test_server_killed_during_train_then_upload_to_restarted_server(
+    tmp_path: Path,
+) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    artifacts = tmp_path / "artifacts"
+    saved_runs = tmp_path / "runs"
+    with (
+        (tmp_path / "server.log").open("ab") as log,
+        tracking_server(free_port(), store, artifacts, log_file=log) as doomed,
+    ):
+        env = {**os.environ, **cli_env(doomed.url, saved_runs)}
+        watcher = kill_when_saved(doomed, saved_runs)
+        train = subprocess.Popen(
+            [str(CONSOLE_SCRIPT), "train"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        watcher.join(timeout=120)
+        stdout, stderr = train.communicate(timeout=60)
+        failed_at = time.time()
+
+    error = assert_fails(stderr, train.returncode, doomed.url)
+    run = assert_saved_model(error, saved_runs, failed_at)
+    assert "Registered version" not in stdout
+    # The same store, restarted through the CLI command, receives the saved run.
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server_log = tmp_path / "restarted.log"
+    with server_log.open("wb") as log:
+        restarted = subprocess.Popen(
+            [
+                str(CONSOLE_SCRIPT),
+                "tracking-server",
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                store,
+                "--artifacts-dir",
+                str(artifacts),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_text(server_log, f"export MLFLOW_TRACKING_URI={uri}")
+        uploaded = invoke(["upload", str(run)], cli_env(uri, saved_runs))
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        stopped = restarted.wait(timeout=30)
+
+    assert uploaded.exit_code == 0, uploaded.output
+    assert "no champion yet, so it is the champion now" in uploaded.output
+    assert (run / LOGGED_FILE).is_file()
+    assert stopped == 0
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def write_auth_config(root: Path, password: str) -> Path:
+    """An auth config: admin user with ``password``, users store under ``root``."""
+    config = root / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{root / 'users.db'}\n"
+        "admin_username = admin\n"
+        f"admin_password = {password}\n"
+        "authorization_function ="
+        " mlflow.server.auth:authenticate_request_basic_auth\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def files_containing(root: Path, text: str) -> list[Path]:
+    """Every file under ``root`` whose bytes contain ``text``."""
+    needle = text.encode()
+    return [
+        path
+        for path in root.rglob("*")
+        if path.is_file() and needle in path.read_bytes()
+    ]
+
+
+def test_credentials_from_the_environment_reach_the_server_and_nowhere_else(
+    tmp_path: Path,
+) -> None:
+    password = f"pw-{secrets.token_hex(8)}"
+    auth = {
+        "MLFLOW_AUTH_CONFIG_PATH": str(write_auth_config(tmp_path, password)),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+    }
+    saved_runs = tmp_path / "runs"
+    with (
+        (tmp_path / "server.log").open("wb") as log,
+        tracking_server(
+            free_port(),
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+            tmp_path / "artifacts",
+            app_name="basic-auth",
+            log_file=log,
+            extra_environment=tuple(auth.items()),
+        ) as secured,
+    ):
+        env = cli_env(secured.url, saved_runs)
+        anonymous = invoke(["-v", "train"], env)
+        wrong = invoke(
+            ["-v", "train"],
+            {
+                **env,
+                "MLFLOW_TRACKING_USERNAME": "admin",
+                "MLFLOW_TRACKING_PASSWORD": "wrong",
+            },
+        )
+        admin = {
+            "MLFLOW_TRACKING_USERNAME": "admin",
+            "MLFLOW_TRACKING_PASSWORD": password,
+        }
+        accepted = invoke(["-v", "train"], {**env, **admin})
+
+    assert anonymous.exit_code == 1
+    assert wrong.exit_code == 1
+    assert secured.url in wrong.output.strip().splitlines()[-1]
+    assert accepted.exit_code == 0, accepted.output
+    assert "Registered version 1" in accepted.output
+    assert password not in anonymous.output + wrong.output + accepted.output
+    assert files_containing(saved_runs, password) == []
+    assert files_containing(tmp_path / "artifacts", password) == []
