@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline
 
 from . import tracking
 from .config import Settings, TrackingConfig
-from .data import Dataset, Split
+from .data import Dataset, Split, as_text
 from .errors import ModelError, first_line, hide_credentials
 
 logger = logging.getLogger(__name__)
@@ -139,8 +139,10 @@ def load_run(path: Path, tracking_config: TrackingConfig) -> SavedRun:
     try:
         trained_with = Settings.model_validate(manifest["config"])
         metrics = {name: float(value) for name, value in manifest["metrics"].items()}
-        test = pd.read_parquet(path / TEST_FILE)
-        sample = pd.read_parquet(path / SAMPLE_FILE)
+        # Missing text comes back from Parquet as None; the pipeline expects NaN.
+        text_columns = trained_with.data.categorical_features
+        test = as_text(pd.read_parquet(path / TEST_FILE), text_columns)
+        sample = as_text(pd.read_parquet(path / SAMPLE_FILE), text_columns)
         pipeline = mlflow.sklearn.load_model(str(path / MODEL_DIR))
     except (KeyError, TypeError, ValueError, OSError, MlflowException) as error:
         raise ModelError(f"cannot read saved run {path}: {first_line(error)}") from None
