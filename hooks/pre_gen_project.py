@@ -42,6 +42,7 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "docutils": ("docutils",),
     "furo": ("furo",),
     "hatchling": ("hatchling",),
+    "matplotlib": ("matplotlib",),
     "mlflow": ("mlflow",),
     "mypy": ("mypy",),
     "myst-parser": ("myst_parser",),

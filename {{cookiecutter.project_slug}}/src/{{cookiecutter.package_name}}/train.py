@@ -6,16 +6,16 @@ import logging
 from dataclasses import dataclass
 
 import mlflow
-import pandas as pd
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
+from . import card, lifecycle, provenance, report, tracking
 from . import {{ cookiecutter.task }} as task
-from . import tracking
 from .config import Settings
 from .data import Dataset, Split, load_dataset, split_dataset
 from .pipeline import build_pipeline
 from .predict import load_model, predict_frame
+from .report import Evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +58,23 @@ def score_model_uri(uri: str, test: Dataset) -> float:
 def log_run(
     settings: Settings,
     pipeline: Pipeline,
-    metrics: dict[str, float],
-    sample: pd.DataFrame,
+    evaluation: Evaluation,
+    split: Split,
+    run_id: str,
 ) -> str:
-    """Log configuration, metrics and the model to the active run; return its URI.
+    """Log a training run to the active run ``run_id``; return the model's URI.
 
-    ``sample`` (training rows) gives the model's signature and input example.
+    Logs the configuration (as parameters, and as ``config.yaml`` with
+    credentials removed), provenance, metrics, slice metrics and plots, the
+    model card, and the model; the training rows give the model's signature
+    and input example.
     """
-    resolved = settings.model_dump(mode="json")
-    mlflow.log_params(tracking.flatten(resolved))
-    mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
-    mlflow.log_dict(resolved, "config.json")
-    return tracking.log_model(pipeline, sample).model_uri
+    mlflow.log_params(tracking.flatten(provenance.resolved_config(settings)))
+    tags = provenance.log_provenance(settings, split)
+    report.log_evaluation(evaluation)
+    model_card = card.render_card(settings, split, evaluation, tags, run_id)
+    mlflow.log_text(model_card, card.CARD_ARTIFACT)
+    return tracking.log_model(pipeline, split.train.features).model_uri
 
 
 def gate(
@@ -92,7 +97,7 @@ def gate(
         champion_score = score_model_uri(champion_uri, test)
     promoted = tracking.is_better(score, champion_score, task.GREATER_IS_BETTER)
     if promoted:
-        tracking.set_champion(client, settings.tracking, candidate)
+        lifecycle.crown(client, settings.tracking, candidate, champion)
     mlflow.set_tags(
         {
             "promotion.promoted": str(promoted).lower(),
@@ -115,18 +120,18 @@ def train(settings: Settings) -> TrainingResult:
     """
     split = split_data(settings)
     pipeline = fit_pipeline(settings, split.train)
-    predictions = pipeline.predict(split.test.features)
-    metrics = task.compute_metrics(split.test.target, predictions)
+    slice_columns = settings.evaluation.slice_columns
+    evaluation = report.evaluate_model(pipeline, split.test, slice_columns)
     with tracking.reported_failures(settings.tracking):
         client = tracking.connect(settings.tracking)
         mlflow.set_experiment(settings.tracking.experiment)
         with mlflow.start_run() as run:
             run_id = run.info.run_id
-            model_uri = log_run(settings, pipeline, metrics, split.train.features)
+            model_uri = log_run(settings, pipeline, evaluation, split, run_id)
             name = settings.tracking.registered_model
             version = tracking.register(client, model_uri, name, run_id)
-            score = metrics[task.PRIMARY_METRIC]
+            score = evaluation.metrics[task.PRIMARY_METRIC]
             champion_score, promoted = gate(
                 client, settings, version, score, split.test
             )
-    return TrainingResult(run_id, version, metrics, champion_score, promoted)
+    return TrainingResult(run_id, version, evaluation.metrics, champion_score, promoted)
