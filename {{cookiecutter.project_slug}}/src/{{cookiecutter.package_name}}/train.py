@@ -87,8 +87,9 @@ def gate(
     """Give ``candidate`` the champion alias if it beats the current champion.
 
     Both are scored on the same ``test`` rows. The decision and both scores are
-    recorded as tags of the active run. Returns the champion's score (``None``
-    if there was no champion) and whether the candidate was promoted.
+    recorded as tags of the active run; a promoted candidate records the
+    champion it replaced, for a later rollback. Returns the champion's score
+    (``None`` if there was no champion) and whether the candidate was promoted.
     """
     champion = tracking.champion_version(client, settings.tracking)
     champion_score = None
