@@ -21,7 +21,7 @@ from . import tracking
 from .config import Settings, TrackingConfig
 from .data import Split
 from .errors import ModelError, ProjectError
-from .lifecycle import check_model, get_version
+from .lifecycle import get_version, require_champion
 from .report import Evaluation
 
 CARD_ARTIFACT = "model_card.md"
@@ -152,13 +152,7 @@ def export_champion_card(config: TrackingConfig, path: Path) -> str:
     """
     with tracking.reported_failures(config):
         client = tracking.connect(config)
-        check_model(client, config)
-        version = tracking.champion_version(client, config)
-        if version is None:
-            raise ModelError(
-                f"registered model {config.registered_model!r} has no"
-                f" @{config.champion_alias}: train one first"
-            )
+        version = require_champion(client, config, ": train one first")
         run_id = get_version(client, config, version).run_id
         try:
             card_text = load_text(f"runs:/{run_id}/{CARD_ARTIFACT}")

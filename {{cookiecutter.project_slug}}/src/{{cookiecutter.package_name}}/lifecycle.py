@@ -85,6 +85,24 @@ def get_version(
         ) from None
 
 
+def require_champion(client: MlflowClient, config: TrackingConfig, hint: str) -> str:
+    """Return the champion's version; without one, raise ``ModelError`` with ``hint``.
+
+    Raises
+    ------
+    ModelError
+        If the registered model does not exist or has no champion.
+    """
+    check_model(client, config)
+    version = tracking.champion_version(client, config)
+    if version is None:
+        raise ModelError(
+            f"registered model {config.registered_model!r} has no"
+            f" @{config.champion_alias}{hint}"
+        )
+    return version
+
+
 def crown(
     client: MlflowClient, config: TrackingConfig, version: str, previous: str | None
 ) -> None:
@@ -140,13 +158,7 @@ def rollback(config: TrackingConfig) -> tuple[str, str]:
     """
     with tracking.reported_failures(config):
         client = tracking.connect(config)
-        check_model(client, config)
-        current = tracking.champion_version(client, config)
-        if current is None:
-            raise ModelError(
-                f"registered model {config.registered_model!r} has no"
-                f" @{config.champion_alias} to roll back"
-            )
+        current = require_champion(client, config, " to roll back")
         tags = get_version(client, config, current).tags
         previous = tags.get(previous_tag(config), NO_PREVIOUS)
         if previous == NO_PREVIOUS:
