@@ -43,6 +43,7 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "flask-wtf": ("flask_wtf",),
     "furo": ("furo",),
     "hatchling": ("hatchling",),
+    "matplotlib": ("matplotlib",),
     "mlflow": ("mlflow",),
     "mypy": ("mypy",),
     "myst-parser": ("myst_parser",),

@@ -231,6 +231,28 @@ def test_docs_build_without_warnings(project: Project) -> None:
     assert f'id="cmdoption-{project.slug}-predict-chunk-size"' in cli
     index = (html / "index.html").read_text(encoding="utf-8")
     assert "Bring your own data" in index
+    assert "No model card has been exported here yet" in (
+        html / "model_card.html"
+    ).read_text(encoding="utf-8")
+
+
+def test_docs_build_with_the_champions_model_card(project: Project) -> None:
+    placeholder = project.path / "docs" / "model_card.md"
+    original = placeholder.read_text(encoding="utf-8")
+    try:
+        project.cli("train")
+        exported = project.cli("model-card")
+        completed = project.run("make", "docs")
+    finally:
+        card = placeholder.read_text(encoding="utf-8")
+        placeholder.write_text(original, encoding="utf-8")
+
+    assert "Wrote the model card of version" in exported.stdout
+    assert card.startswith(f"# Model card: {project.slug}")
+    assert "build succeeded." in completed.stdout
+    assert "WARNING" not in completed.stdout + completed.stderr
+    html = project.path / "docs" / "_build" / "html" / "model_card.html"
+    assert "Intended use" in html.read_text(encoding="utf-8")
 
 
 def test_own_tests_pass_on_the_newest_python(project: Project, tmp_path: Path) -> None:

@@ -52,10 +52,10 @@ html_show_copyright = False
 # (intersphinx would download it at build time).
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(collections\.abc|logging|pathlib|subprocess|typing)\.\w+"),
+    (r"py:.*", r"(collections\.abc|datetime|logging|pathlib|subprocess|typing)\.\w+"),
     (
         r"py:.*",
-        r"(click|mlflow|np|numpy|pandas|pd|pyarrow|pydantic|pydantic_core"
+        r"(click|matplotlib|mlflow|np|numpy|pandas|pd|pyarrow|pydantic|pydantic_core"
         r"|pydantic_settings|sklearn)\..+",
     ),
 ]

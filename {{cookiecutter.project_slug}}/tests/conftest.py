@@ -6,6 +6,7 @@ registered champion) happen once per test session.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -13,8 +14,12 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import train
-from {{ cookiecutter.package_name }}.config import Settings, load_config
+from {{ cookiecutter.package_name }} import tracking, train
+from {{ cookiecutter.package_name }}.config import (
+    Settings,
+    TrackingConfig,
+    load_config,
+)
 from {{ cookiecutter.package_name }}.data import Split
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -89,3 +94,17 @@ def trained(tracked_settings: Settings) -> train.TrainingResult:
 def champion_uri(tracked_settings: Settings, trained: train.TrainingResult) -> str:
     """URI of the champion model trained for this session."""
     return f"models:/{tracked_settings.tracking.registered_model}@champion"
+
+
+@pytest.fixture
+def registry(
+    tracked_settings: Settings, trained: train.TrainingResult
+) -> TrackingConfig:
+    """A registered model of its own with three versions and no champion."""
+    name = f"lifecycle-{uuid.uuid4().hex[:8]}"
+    config = with_tracking(tracked_settings, str(tracked_settings.tracking.uri), name)
+    client = tracking.connect(config.tracking)
+    model_uri = f"runs:/{trained.run_id}/model"
+    for _ in range(3):
+        tracking.register(client, model_uri, name, trained.run_id)
+    return config.tracking

@@ -17,8 +17,23 @@ from {{ cookiecutter.package_name }}.classification import (
     GradientBoostedClassifier,
     build_estimator,
     compute_metrics,
+    evaluation_metrics,
+    evaluation_plots,
     stratify_by,
 )
+
+
+def fitted_on(
+    n_classes: int,
+) -> tuple[GradientBoostedClassifier, pd.DataFrame, pd.Series]:
+    """A small classifier fitted on labelled rows, with those rows."""
+    X, y = make_classification(
+        n_samples=120, n_informative=3, n_classes=n_classes, random_state=0
+    )
+    features = pd.DataFrame(X).add_prefix("x")
+    labels = pd.Series(np.array(["a", "b", "c"])[y])
+    model = GradientBoostedClassifier(max_iter=10, random_state=0).fit(features, labels)
+    return model, features, labels
 
 
 @parametrize_with_checks([GradientBoostedClassifier()])  # type: ignore[untyped-decorator]
@@ -89,3 +104,40 @@ def test_build_estimator_passes_params() -> None:
 
     assert estimator.learning_rate == 0.05
     assert estimator.random_state == 42
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_evaluation_metrics_add_probability_scores(n_classes: int) -> None:
+    model, X, y = fitted_on(n_classes)
+
+    metrics = evaluation_metrics(model, X, y)
+
+    assert metrics.keys() == {
+        *compute_metrics(y, model.predict(X)),
+        "log_loss",
+        "roc_auc",
+    }
+    assert 0.5 < metrics["roc_auc"] <= 1.0
+    assert metrics["log_loss"] > 0
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_roc_auc_is_left_out_when_a_class_is_absent() -> None:
+    model, X, y = fitted_on(3)
+    only_two = (y != "c").to_numpy()
+
+    metrics = evaluation_metrics(model, X[only_two], y[only_two])
+
+    assert "roc_auc" not in metrics
+    assert "log_loss" in metrics
+
+
+@pytest.mark.parametrize(("n_classes", "curves"), [(2, 1), (3, 3)])
+def test_evaluation_plots(n_classes: int, curves: int) -> None:
+    model, X, y = fitted_on(n_classes)
+
+    figures = evaluation_plots(model, X, y)
+
+    assert set(figures) == {"confusion_matrix.png", "roc_curves.png"}
+    roc_axes = figures["roc_curves.png"].axes[0]
+    assert len(roc_axes.get_lines()) == curves + 1  # and the chance diagonal

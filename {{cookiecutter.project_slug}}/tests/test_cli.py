@@ -13,7 +13,11 @@ from click.testing import CliRunner, Result
 
 from {{ cookiecutter.package_name }} import __version__
 from {{ cookiecutter.package_name }}.cli import cli
-from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
+from {{ cookiecutter.package_name }}.config import (
+    ENV_PREFIX,
+    Settings,
+    TrackingConfig,
+)
 
 from .conftest import CONFIG_PATH, DEMO_DATA
 
@@ -57,7 +61,17 @@ def test_help_lists_the_commands() -> None:
     result = CliRunner().invoke(cli, ["--help"])
 
     assert result.exit_code == 0
-    for command in ("train", "evaluate", "predict", "upload", "tracking-server"):
+    for command in (
+        "train",
+        "evaluate",
+        "predict",
+        "upload",
+        "tracking-server",
+        "promote",
+        "rollback",
+        "versions",
+        "model-card",
+    ):
         assert command in result.output
 
 
@@ -231,3 +245,59 @@ def test_unusable_tracking_uri_is_one_line(
         mlflow.set_tracking_uri(tracking_uri)  # process-wide: restore for later tests
 
     assert_one_line_error(result, "MLflow tracking at bogus://nowhere failed")
+
+
+@pytest.fixture
+def registry_env(env: dict[str, str], registry: TrackingConfig) -> dict[str, str]:
+    """Environment pointing the CLI at the ``registry`` fixture's model."""
+    return {**env, f"{ENV_PREFIX}TRACKING__REGISTERED_MODEL": registry.registered_model}
+
+
+def test_promote_versions_rollback_and_model_card(
+    tmp_path: Path, registry_env: dict[str, str]
+) -> None:
+    card = tmp_path / "card.md"
+
+    first = invoke(["promote", "1"], registry_env)
+    second = invoke(["promote", "2"], registry_env)
+    again = invoke(["promote", "2"], registry_env)
+    listed = invoke(["versions", "--last", "2"], registry_env)
+    rolled = invoke(["rollback"], registry_env)
+    written = invoke(["model-card", "--output", str(card)], registry_env)
+
+    assert first.stdout == "Moved @champion to version 1.\n"
+    assert second.stdout == "Moved @champion to version 2 (was version 1).\n"
+    assert again.stdout == "Version 2 already holds @champion.\n"
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "version",
+        "3",
+        "2",
+    ]
+    assert "@champion" in listed.stdout.splitlines()[2]
+    assert rolled.stdout == "Moved @champion back from version 2 to version 1.\n"
+    assert written.stdout == f"Wrote the model card of version 1 to {card}\n"
+    assert card.read_text(encoding="utf-8").startswith("# Model card")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["promote", "x"], "a model version is a positive integer, not 'x'"),
+        (["promote", "7"], "has no version 7"),
+        (["rollback"], "has no @champion to roll back"),
+        (["model-card", "-o", "{tmp}/card.md"], "has no @champion: train one first"),
+    ],
+)
+def test_lifecycle_errors_are_one_line(
+    tmp_path: Path, registry_env: dict[str, str], args: list[str], message: str
+) -> None:
+    result = invoke([arg.format(tmp=tmp_path) for arg in args], registry_env)
+
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "card.md").exists()
+
+
+def test_versions_of_an_unknown_model(env: dict[str, str]) -> None:
+    unknown = {**env, f"{ENV_PREFIX}TRACKING__REGISTERED_MODEL": "nobody"}
+
+    assert_one_line_error(invoke(["versions"], unknown), "no registered model 'nobody'")

@@ -101,6 +101,21 @@ def test_duplicate_features_are_rejected(tmp_path: Path, settings: Settings) -> 
         load_config(path)
 
 
+def test_slice_columns_must_be_categorical_features(
+    tmp_path: Path, settings: Settings
+) -> None:
+    numeric = settings.data.numeric_features[0]
+    path = shipped_config_with(
+        tmp_path, "slice_columns: [", f"slice_columns: [{numeric}, nope, "
+    )
+
+    with pytest.raises(
+        ConfigError,
+        match=f"slice_columns must be categorical features: {numeric}, nope",
+    ):
+        load_config(path)
+
+
 def test_no_features_is_rejected(tmp_path: Path, settings: Settings) -> None:
     path = write_config(
         tmp_path,

@@ -17,6 +17,8 @@ from {{ cookiecutter.package_name }}.regression import (
     GradientBoostedRegressor,
     build_estimator,
     compute_metrics,
+    evaluation_metrics,
+    evaluation_plots,
     stratify_by,
 )
 
@@ -85,3 +87,16 @@ def test_build_estimator_passes_params() -> None:
 
     assert estimator.learning_rate == 0.05
     assert estimator.random_state == 42
+
+
+def test_evaluation_metrics_and_plots() -> None:
+    X, y = make_regression(n_samples=80, n_features=3, random_state=0)
+    features = pd.DataFrame(X).add_prefix("x")
+    model = GradientBoostedRegressor(max_iter=10, random_state=0).fit(features, y)
+
+    metrics = evaluation_metrics(model, features, pd.Series(y))
+    figures = evaluation_plots(model, features, pd.Series(y))
+
+    assert metrics == pytest.approx(compute_metrics(y, model.predict(features)))
+    assert set(figures) == {"residuals.png", "predicted_vs_actual.png"}
+    assert all(len(figure.axes) == 1 for figure in figures.values())

@@ -25,6 +25,9 @@ from {{ cookiecutter.package_name }}.train import TrainingResult, upload
 
 from .conftest import CONFIG_PATH, with_tracking
 
+# Provenance as taken at training time, unlike any that uploading could take.
+ORIGIN = {"git.commit": "0123abc", "git.dirty": "false", "seed": "42"}
+
 
 def test_hide_credentials_masks_user_and_password() -> None:
     text = "failed: http://alice:s3cret@mlflow.example.com/api and https://t@x.io"
@@ -86,16 +89,20 @@ def test_saved_run_round_trips(
 ) -> None:
     metrics = {"score": 0.5}
 
-    saved = runs.save_run(tracked_settings, fitted_pipeline, metrics, split)
+    saved = runs.save_run(tracked_settings, fitted_pipeline, metrics, split, ORIGIN)
     loaded = runs.load_run(saved.path, tracked_settings.tracking)
 
     assert loaded.settings == tracked_settings
     assert loaded.metrics == metrics
+    assert loaded.provenance == ORIGIN
     np.testing.assert_array_equal(
-        loaded.pipeline.predict(loaded.test.features),
+        loaded.pipeline.predict(loaded.split.test.features),
         fitted_pipeline.predict(split.test.features),
     )
-    assert list(loaded.sample.columns) == list(split.train.features.columns)
+    assert list(loaded.split.train.features.columns) == list(
+        split.train.features.columns
+    )
+    assert loaded.split.train.target.tolist() == split.train.target.tolist()
     assert runs.logged_as(saved.path) is None
 
 
@@ -110,7 +117,7 @@ def test_failed_save_leaves_nothing_behind(
     broken = Split(split.train._replace(features=too_few_columns), split.test)
 
     with pytest.raises(ValueError, match="columns"):
-        runs.save_run(settings, fitted_pipeline, {}, broken)
+        runs.save_run(settings, fitted_pipeline, {}, broken, ORIGIN)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -135,13 +142,15 @@ def test_upload_logs_a_saved_run_once(
     )
     predictions = fitted_pipeline.predict(split.test.features)
     metrics = task.compute_metrics(split.test.target, predictions)
-    saved = runs.save_run(settings, fitted_pipeline, metrics, split)
+    saved = runs.save_run(settings, fitted_pipeline, metrics, split, ORIGIN)
 
     result = upload(settings, saved.path)
 
     assert result.promoted
-    assert result.metrics == metrics
-    assert MlflowClient().get_run(result.run_id).data.params["seed"] == "42"
+    assert {name: result.metrics[name] for name in metrics} == metrics
+    logged = MlflowClient().get_run(result.run_id).data
+    assert logged.params["seed"] == "42"
+    assert logged.tags["git.commit"] == ORIGIN["git.commit"]
     with pytest.raises(ModelError, match=f"already logged as run {result.run_id}"):
         upload(settings, saved.path)
 
@@ -149,7 +158,7 @@ def test_upload_logs_a_saved_run_once(
 def test_saved_run_with_a_damaged_manifest_is_refused(
     tracked_settings: Settings, fitted_pipeline: Pipeline, split: Split
 ) -> None:
-    saved = runs.save_run(tracked_settings, fitted_pipeline, {}, split)
+    saved = runs.save_run(tracked_settings, fitted_pipeline, {}, split, ORIGIN)
     (saved.path / runs.MANIFEST).write_text('{"config": {}}', encoding="utf-8")
 
     with pytest.raises(ModelError, match="cannot read saved run"):

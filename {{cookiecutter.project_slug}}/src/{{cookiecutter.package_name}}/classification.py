@@ -7,10 +7,20 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    RocCurveDisplay,
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    roc_auc_score,
+)
+from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -20,6 +30,9 @@ PRIMARY_METRIC: Final = "f1_macro"
 
 GREATER_IS_BETTER: Final = True
 """Whether a higher :data:`PRIMARY_METRIC` means a better model."""
+
+BINARY: Final = 2
+"""Number of classes of a binary problem, scored on its second class."""
 
 
 class GradientBoostedClassifier(ClassifierMixin, BaseEstimator):
@@ -178,6 +191,96 @@ def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         "f1_macro": float(f1_score(y_true, y_pred, average="macro")),
     }
+
+
+def evaluation_metrics(
+    model: Pipeline, X: pd.DataFrame, y: pd.Series
+) -> dict[str, float]:
+    """Score a fitted classifier's labels and probabilities.
+
+    Parameters
+    ----------
+    model : Pipeline
+        Fitted pipeline ending in a classifier with ``predict_proba``.
+    X : pandas.DataFrame
+        Features of the rows to score.
+    y : pandas.Series
+        True class labels of those rows.
+
+    Returns
+    -------
+    metrics : dict of str to float
+        The labels' :func:`compute_metrics`, ``log_loss`` of the
+        probabilities and, when every class occurs in ``y``, ``roc_auc``
+        (one-vs-rest, macro-averaged, for more than two classes).
+    """
+    classes = model.classes_
+    proba = model.predict_proba(X)
+    metrics = compute_metrics(y, model.predict(X))
+    metrics["log_loss"] = float(log_loss(y, proba, labels=classes))
+    if set(classes) <= set(y):
+        metrics["roc_auc"] = _roc_auc(y, proba, classes)
+    return metrics
+
+
+def _roc_auc(y: pd.Series, proba: NDArray[np.float64], classes: NDArray[Any]) -> float:
+    if len(classes) == BINARY:
+        return float(roc_auc_score(y == classes[1], proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", labels=classes))
+
+
+def evaluation_plots(
+    model: Pipeline, X: pd.DataFrame, y: pd.Series
+) -> dict[str, Figure]:
+    """Draw the confusion matrix and the ROC curves of a fitted classifier.
+
+    Parameters
+    ----------
+    model : Pipeline
+        Fitted pipeline ending in a classifier with ``predict_proba``.
+    X : pandas.DataFrame
+        Features of the rows to score.
+    y : pandas.Series
+        True class labels of those rows; every class must occur.
+
+    Returns
+    -------
+    figures : dict of str to matplotlib.figure.Figure
+        ``confusion_matrix.png`` and ``roc_curves.png`` (one curve per class,
+        one-vs-rest; the positive class only for two classes), by file name.
+    """
+    confusion = Figure(figsize=(6, 5), layout="constrained")
+    ConfusionMatrixDisplay.from_predictions(
+        y, model.predict(X), labels=model.classes_, ax=confusion.subplots()
+    )
+    return {
+        "confusion_matrix.png": confusion,
+        "roc_curves.png": _roc_figure(y, model.predict_proba(X), model.classes_),
+    }
+
+
+def _roc_figure(
+    y: pd.Series, proba: NDArray[np.float64], classes: NDArray[Any]
+) -> Figure:
+    figure = Figure(figsize=(6, 5), layout="constrained")
+    axes = figure.subplots()
+    first = 1 if len(classes) == BINARY else 0
+    for column in range(first, len(classes)):
+        RocCurveDisplay.from_predictions(
+            y == classes[column],
+            proba[:, column],
+            pos_label=True,
+            name=str(classes[column]),
+            ax=axes,
+        )
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    axes.set(
+        title="ROC curves, each class against the rest",
+        xlabel="False positive rate",
+        ylabel="True positive rate",
+    )
+    axes.legend(loc="lower right")
+    return figure
 
 
 def stratify_by(y: pd.Series) -> pd.Series | None:

@@ -231,6 +231,76 @@ def predict(
     click.echo(f"Wrote {rows} predictions to {output_path}")
 
 
+@cli.command()
+@click.argument("version")
+@config_option
+def promote(version: str, config_path: Path) -> None:
+    """Give VERSION of the registered model the champion alias."""
+    from .config import load_config
+    from .lifecycle import promote as promote_version
+
+    config = load_config(config_path).tracking
+    previous, promoted = promote_version(config, version)
+    if previous == promoted:
+        click.echo(f"Version {promoted} already holds @{config.champion_alias}.")
+    else:
+        was = f" (was version {previous})" if previous else ""
+        click.echo(f"Moved @{config.champion_alias} to version {promoted}{was}.")
+
+
+@cli.command()
+@config_option
+def rollback(config_path: Path) -> None:
+    """Give the champion alias back to the version that held it before."""
+    from .config import load_config
+    from .lifecycle import rollback as roll_back
+
+    config = load_config(config_path).tracking
+    current, previous = roll_back(config)
+    click.echo(
+        f"Moved @{config.champion_alias} back from version {current}"
+        f" to version {previous}."
+    )
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--last",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many of the newest versions to list.",
+)
+def versions(config_path: Path, last: int) -> None:
+    """List the registered model's versions: aliases and test metrics."""
+    from .config import load_config
+    from .lifecycle import list_versions, versions_table
+
+    summaries = list_versions(load_config(config_path).tracking, last)
+    click.echo(versions_table(summaries))
+
+
+@cli.command("model-card")
+@config_option
+@click.option(
+    "--output",
+    "-o",
+    "output_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="docs/model_card.md",
+    show_default=True,
+    help="Where to write the Markdown card.",
+)
+def model_card(config_path: Path, output_path: Path) -> None:
+    """Write the champion's model card (the docs include docs/model_card.md)."""
+    from .card import export_champion_card
+    from .config import load_config
+
+    version = export_champion_card(load_config(config_path).tracking, output_path)
+    click.echo(f"Wrote the model card of version {version} to {output_path}")
+
+
 def main() -> None:
     """Run the CLI; the console script's entry point."""
     cli(prog_name="{{ cookiecutter.project_slug }}")

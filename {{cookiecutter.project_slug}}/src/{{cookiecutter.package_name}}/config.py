@@ -124,6 +124,28 @@ class TrackingConfig(_Section):
         return uri
 
 
+class EvaluationConfig(_Section):
+    """How a trained model is examined beyond its overall test metrics."""
+
+    slice_columns: list[str] = Field(
+        default_factory=list,
+        description="Categorical features whose every value gets its own metrics.",
+    )
+
+
+class CardConfig(_Section):
+    """The prose of the model card that the data cannot tell."""
+
+    intended_use: str = Field(
+        default="Not stated yet: say who may use the model, and for what.",
+        min_length=1,
+    )
+    limitations: str = Field(
+        default="Not stated yet: say where the model is known to fail.",
+        min_length=1,
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration; build it with :func:`load_config`."""
 
@@ -139,6 +161,22 @@ class Settings(BaseSettings):
     preprocessing: PreprocessingConfig = PreprocessingConfig()
     model: ModelConfig = ModelConfig()
     tracking: TrackingConfig
+    evaluation: EvaluationConfig = EvaluationConfig()
+    card: CardConfig = CardConfig()
+
+    @model_validator(mode="after")
+    def _check_slice_columns(self) -> Settings:
+        unknown = [
+            column
+            for column in self.evaluation.slice_columns
+            if column not in self.data.categorical_features
+        ]
+        if unknown:
+            names = ", ".join(unknown)
+            raise ValueError(
+                f"evaluation.slice_columns must be categorical features: {names}"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -7,10 +7,17 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+from sklearn.metrics import (
+    PredictionErrorDisplay,
+    mean_absolute_error,
+    r2_score,
+    root_mean_squared_error,
+)
+from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -148,6 +155,69 @@ def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
         "mae": float(mean_absolute_error(y_true, y_pred)),
         "r2": float(r2_score(y_true, y_pred)),
     }
+
+
+def evaluation_metrics(
+    model: Pipeline, X: pd.DataFrame, y: pd.Series
+) -> dict[str, float]:
+    """Score a fitted regressor's predictions.
+
+    Parameters
+    ----------
+    model : Pipeline
+        Fitted pipeline ending in a regressor.
+    X : pandas.DataFrame
+        Features of the rows to score.
+    y : pandas.Series
+        True target values of those rows.
+
+    Returns
+    -------
+    metrics : dict of str to float
+        :func:`compute_metrics` of the predictions.
+    """
+    return compute_metrics(y, model.predict(X))
+
+
+def evaluation_plots(
+    model: Pipeline, X: pd.DataFrame, y: pd.Series
+) -> dict[str, Figure]:
+    """Draw the residuals and the predicted against the actual values.
+
+    Parameters
+    ----------
+    model : Pipeline
+        Fitted pipeline ending in a regressor.
+    X : pandas.DataFrame
+        Features of the rows to score.
+    y : pandas.Series
+        True target values of those rows.
+
+    Returns
+    -------
+    figures : dict of str to matplotlib.figure.Figure
+        ``residuals.png`` (residual against predicted value) and
+        ``predicted_vs_actual.png``, by file name.
+    """
+    predictions = model.predict(X)
+    return {
+        "residuals.png": _prediction_error_figure(
+            y, predictions, "residual_vs_predicted"
+        ),
+        "predicted_vs_actual.png": _prediction_error_figure(
+            y, predictions, "actual_vs_predicted"
+        ),
+    }
+
+
+def _prediction_error_figure(
+    y: pd.Series, predictions: NDArray[np.float64], kind: str
+) -> Figure:
+    figure = Figure(figsize=(6, 5), layout="constrained")
+    PredictionErrorDisplay.from_predictions(
+        y, predictions, kind=kind, ax=figure.subplots()
+    )
+    return figure
 
 
 def stratify_by(y: pd.Series) -> pd.Series | None:

@@ -1,16 +1,17 @@
 """Saved runs: each trained model kept on local disk before it reaches MLflow.
 
 ``train`` saves everything needed to log, register and gate a run (the fitted
-model, its held-out metrics, the configuration, the training sample that gives
-the model's signature, the held-out rows the promotion gate scores on) to a
-directory of its own under ``tracking.saved_runs``. The directory is written
-under a temporary name and renamed when complete, so a crash never leaves a
-half-written run; if the tracking server then fails, nothing is lost and the
-``upload`` command logs the saved run later.
+model, its held-out metrics, the configuration, the provenance taken at
+training time, the training rows and the held-out rows the promotion gate
+scores on) to a directory of its own under ``tracking.saved_runs``. The
+directory is written under a temporary name and renamed when complete, so a
+crash never leaves a half-written run; if the tracking server then fails,
+nothing is lost and the ``upload`` command logs the saved run later.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
 MANIFEST = "run.json"
-SAMPLE_FILE = "train_sample.parquet"
+TRAIN_FILE = "train.parquet"
 TEST_FILE = "test.parquet"
 LOGGED_FILE = "logged.json"
 PARTIAL_PREFIX = ".partial-"
@@ -50,8 +51,8 @@ class SavedRun:
     settings: Settings
     pipeline: Pipeline
     metrics: dict[str, float]
-    sample: pd.DataFrame
-    test: Dataset
+    split: Split
+    provenance: dict[str, str]
 
 
 def new_run_name() -> str:
@@ -65,24 +66,38 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
     path.write_text(json.dumps(content, indent=2, sort_keys=True), encoding="utf-8")
 
 
-def write_run(
-    directory: Path,
-    settings: Settings,
-    pipeline: Pipeline,
-    metrics: dict[str, float],
-    split: Split,
-) -> None:
-    """Write every file of a saved run into the empty ``directory``; manifest last."""
-    tracking.save_model(pipeline, split.train.features, directory / MODEL_DIR)
-    split.train.features.to_parquet(directory / SAMPLE_FILE)
-    test = split.test.features.assign(**{settings.data.target: split.test.target})
-    test.to_parquet(directory / TEST_FILE)
-    manifest = {"metrics": metrics, "config": settings.model_dump(mode="json")}
+def write_dataset(part: Dataset, target: str, path: Path) -> None:
+    """Write the features and target of ``part`` to the Parquet file ``path``."""
+    part.features.assign(**{target: part.target}).to_parquet(path)
+
+
+def read_dataset(path: Path, target: str, text_columns: list[str]) -> Dataset:
+    """Read a dataset written by :func:`write_dataset`."""
+    # Missing text comes back from Parquet as None; the pipeline expects NaN.
+    table = as_text(pd.read_parquet(path), text_columns)
+    return Dataset(table.drop(columns=[target]), table[target])
+
+
+def write_run(directory: Path, run: SavedRun) -> None:
+    """Write every file of ``run`` into the empty ``directory``; manifest last."""
+    target = run.settings.data.target
+    tracking.save_model(run.pipeline, run.split.train.features, directory / MODEL_DIR)
+    write_dataset(run.split.train, target, directory / TRAIN_FILE)
+    write_dataset(run.split.test, target, directory / TEST_FILE)
+    manifest = {
+        "metrics": run.metrics,
+        "config": run.settings.model_dump(mode="json"),
+        "provenance": run.provenance,
+    }
     write_json(directory / MANIFEST, manifest)
 
 
 def save_run(
-    settings: Settings, pipeline: Pipeline, metrics: dict[str, float], split: Split
+    settings: Settings,
+    pipeline: Pipeline,
+    metrics: dict[str, float],
+    split: Split,
+    provenance: dict[str, str],
 ) -> SavedRun:
     """Save a trained run atomically under ``settings.tracking.saved_runs``.
 
@@ -93,15 +108,15 @@ def save_run(
     parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=parent))
     try:
-        write_run(partial, settings, pipeline, metrics, split)
+        run = SavedRun(partial, settings, pipeline, metrics, split, provenance)
+        write_run(partial, run)
         final = parent / new_run_name()
         os.rename(partial, final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     logger.info("Saved the trained run in %s", final)
-    sample = split.train.features
-    return SavedRun(final, settings, pipeline, metrics, sample, split.test)
+    return dataclasses.replace(run, path=final)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -139,23 +154,18 @@ def load_run(path: Path, tracking_config: TrackingConfig) -> SavedRun:
     try:
         trained_with = Settings.model_validate(manifest["config"])
         metrics = {name: float(value) for name, value in manifest["metrics"].items()}
-        # Missing text comes back from Parquet as None; the pipeline expects NaN.
+        origin = {str(key): str(value) for key, value in manifest["provenance"].items()}
+        target = trained_with.data.target
         text_columns = trained_with.data.categorical_features
-        test = as_text(pd.read_parquet(path / TEST_FILE), text_columns)
-        sample = as_text(pd.read_parquet(path / SAMPLE_FILE), text_columns)
+        split = Split(
+            read_dataset(path / TRAIN_FILE, target, text_columns),
+            read_dataset(path / TEST_FILE, target, text_columns),
+        )
         pipeline = mlflow.sklearn.load_model(str(path / MODEL_DIR))
     except (KeyError, TypeError, ValueError, OSError, MlflowException) as error:
         raise ModelError(f"cannot read saved run {path}: {first_line(error)}") from None
     settings = trained_with.model_copy(update={"tracking": tracking_config})
-    target = settings.data.target
-    return SavedRun(
-        path=path,
-        settings=settings,
-        pipeline=pipeline,
-        metrics=metrics,
-        sample=sample,
-        test=Dataset(test.drop(columns=[target]), test[target]),
-    )
+    return SavedRun(path, settings, pipeline, metrics, split, origin)
 
 
 def logged_as(path: Path) -> dict[str, str] | None:

@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
+from . import card, lifecycle, provenance, report, runs, tracking
 from . import {{ cookiecutter.task }} as task
-from . import runs, tracking
 from .config import Settings
 from .data import Dataset, Split, load_dataset, split_dataset
 from .errors import ModelError
 from .pipeline import build_pipeline
 from .predict import load_model, predict_frame
+from .report import Evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -57,21 +57,21 @@ def score_model_uri(uri: str, test: Dataset) -> float:
     return task.compute_metrics(test.target, predictions)[task.PRIMARY_METRIC]
 
 
-def log_run(
-    settings: Settings,
-    pipeline: Pipeline,
-    metrics: dict[str, float],
-    sample: pd.DataFrame,
-) -> str:
-    """Log configuration, metrics and the model to the active run; return its URI.
+def log_run(saved: runs.SavedRun, evaluation: Evaluation, run_id: str) -> str:
+    """Log the saved run to the active run ``run_id``; return the model's URI.
 
-    ``sample`` (training rows) gives the model's signature and input example.
+    Logs the configuration (as parameters, and as ``config.yaml`` with
+    credentials removed), the provenance recorded at training time, metrics,
+    slice metrics and plots, the model card, and the model; the training rows
+    give the model's signature and input example.
     """
-    resolved = settings.model_dump(mode="json")
-    mlflow.log_params(tracking.flatten(resolved))
-    mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
-    mlflow.log_dict(resolved, "config.json")
-    return tracking.log_model(pipeline, sample).model_uri
+    settings, split = saved.settings, saved.split
+    mlflow.log_params(tracking.flatten(provenance.resolved_config(settings)))
+    tags = provenance.log_provenance(settings, split, saved.provenance)
+    report.log_evaluation(evaluation)
+    model_card = card.render_card(settings, split, evaluation, tags, run_id)
+    mlflow.log_text(model_card, card.CARD_ARTIFACT)
+    return tracking.log_model(saved.pipeline, split.train.features).model_uri
 
 
 def gate(
@@ -84,8 +84,9 @@ def gate(
     """Give ``candidate`` the champion alias if it beats the current champion.
 
     Both are scored on the same ``test`` rows. The decision and both scores are
-    recorded as tags of the active run. Returns the champion's score (``None``
-    if there was no champion) and whether the candidate was promoted.
+    recorded as tags of the active run; a promoted candidate records the
+    champion it replaced, for a later rollback. Returns the champion's score
+    (``None`` if there was no champion) and whether the candidate was promoted.
     """
     champion = tracking.champion_version(client, settings.tracking)
     champion_score = None
@@ -94,7 +95,7 @@ def gate(
         champion_score = score_model_uri(champion_uri, test)
     promoted = tracking.is_better(score, champion_score, task.GREATER_IS_BETTER)
     if promoted:
-        tracking.set_champion(client, settings.tracking, candidate)
+        lifecycle.crown(client, settings.tracking, candidate, champion)
     mlflow.set_tags(
         {
             "promotion.promoted": str(promoted).lower(),
@@ -112,20 +113,28 @@ def gate(
 def train(settings: Settings) -> TrainingResult:
     """Train, evaluate on the held-out split, save, log everything, gate promotion.
 
-    The run is saved locally (see :mod:`.runs`) before MLflow is contacted,
-    so a tracking failure loses nothing. The new version is registered in
-    every case; the champion alias moves to it only if it beats the current
-    champion, scored on the same test rows.
+    The run and its provenance are saved locally (see :mod:`.runs`) before
+    MLflow is contacted, so a tracking failure loses nothing. The new version
+    is registered in every case; the champion alias moves to it only if it
+    beats the current champion, scored on the same test rows.
     """
     split = split_data(settings)
     pipeline = fit_pipeline(settings, split.train)
-    predictions = pipeline.predict(split.test.features)
-    metrics = task.compute_metrics(split.test.target, predictions)
-    return publish(runs.save_run(settings, pipeline, metrics, split))
+    evaluation = evaluate_pipeline(settings, pipeline, split.test)
+    origin = provenance.provenance_tags(settings)
+    saved = runs.save_run(settings, pipeline, evaluation.metrics, split, origin)
+    return publish(saved, evaluation)
 
 
-def publish(saved: runs.SavedRun) -> TrainingResult:
-    """Log the saved run to MLflow, register its model and gate promotion.
+def evaluate_pipeline(
+    settings: Settings, pipeline: Pipeline, test: Dataset
+) -> Evaluation:
+    """Score ``pipeline`` on ``test``: metrics, slice metrics and plots."""
+    return report.evaluate_model(pipeline, test, settings.evaluation.slice_columns)
+
+
+def publish(saved: runs.SavedRun, evaluation: Evaluation) -> TrainingResult:
+    """Log the saved run and its evaluation, register its model, gate promotion.
 
     Raises
     ------
@@ -138,15 +147,15 @@ def publish(saved: runs.SavedRun) -> TrainingResult:
         mlflow.set_experiment(settings.tracking.experiment)
         with mlflow.start_run() as run:
             run_id = run.info.run_id
-            model_uri = log_run(settings, saved.pipeline, saved.metrics, saved.sample)
+            model_uri = log_run(saved, evaluation, run_id)
             name = settings.tracking.registered_model
             version = tracking.register(client, model_uri, name, run_id)
-            score = saved.metrics[task.PRIMARY_METRIC]
+            score = evaluation.metrics[task.PRIMARY_METRIC]
             champion_score, promoted = gate(
-                client, settings, version, score, saved.test
+                client, settings, version, score, saved.split.test
             )
     runs.mark_logged(saved, run_id, version)
-    return TrainingResult(run_id, version, saved.metrics, champion_score, promoted)
+    return TrainingResult(run_id, version, evaluation.metrics, champion_score, promoted)
 
 
 def upload(settings: Settings, path: Path) -> TrainingResult:
@@ -165,4 +174,8 @@ def upload(settings: Settings, path: Path) -> TrainingResult:
             f"saved run {path} was already logged as run {logged['run_id']}"
             f" (version {logged['model_version']}) to {logged['tracking_uri']}"
         )
-    return publish(runs.load_run(path, settings.tracking))
+    saved = runs.load_run(path, settings.tracking)
+    # Scoring the saved model on its saved test rows gives the same evaluation
+    # as at training time, plots included, without storing the figures.
+    test = saved.split.test
+    return publish(saved, evaluate_pipeline(saved.settings, saved.pipeline, test))

@@ -1,0 +1,165 @@
+"""The model card: one Markdown page on what a trained model is and how it does.
+
+It is written by every training run from what that run knows (data, metrics,
+slices, provenance) and the prose of the ``card`` section of the
+configuration (intended use, limitations), and logged with the run as
+``model_card.md``. The ``model-card`` command exports the champion's card into
+the documentation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+from mlflow.artifacts import load_text
+from mlflow.exceptions import MlflowException
+
+from . import {{ cookiecutter.task }} as task
+from . import tracking
+from .config import Settings, TrackingConfig
+from .data import Split
+from .errors import ModelError, ProjectError
+from .lifecycle import get_version, require_champion
+from .report import Evaluation
+
+CARD_ARTIFACT = "model_card.md"
+TASK_NAME = task.__name__.rpartition(".")[2]
+PROVENANCE_LABELS = {
+    "git.commit": "git commit",
+    "git.dirty": "uncommitted changes",
+    "lock.sha256": "uv.lock SHA-256",
+    "package.version": "package version",
+    "python.version": "Python",
+    "platform": "platform",
+    "seed": "seed",
+}
+
+
+def _cell(value: object) -> str:
+    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Return a Markdown table; ``|`` in a cell is escaped, floats get 4 decimals."""
+    lines = [
+        "| " + " | ".join(_cell(name) for name in header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines.extend("| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows)
+    return "\n".join(lines)
+
+
+def _slices_section(slices: pd.DataFrame) -> str:
+    if slices.empty:
+        return "No slice columns are configured (`evaluation.slice_columns`)."
+    rows = slices.astype(object).where(slices.notna(), "n/a").itertuples(index=False)
+    return markdown_table(list(slices.columns), rows)
+
+
+def render_card(
+    settings: Settings,
+    split: Split,
+    evaluation: Evaluation,
+    tags: Mapping[str, str],
+    run_id: str,
+) -> str:
+    """Return the Markdown model card of the run ``run_id``.
+
+    ``tags`` are the run's provenance tags (see
+    :func:`~{{ cookiecutter.package_name }}.provenance.log_provenance`).
+    """
+    data = settings.data
+    sections = [
+        f"# Model card: {settings.tracking.registered_model}",
+        f"{TASK_NAME.capitalize()} model predicting `{data.target}` "
+        f"from {len(data.features)} features, trained in MLflow run `{run_id}`.",
+        "## Intended use",
+        settings.card.intended_use,
+        "## Data",
+        markdown_table(
+            ["", "value"],
+            [
+                ("file", data.path.name),
+                ("file SHA-256", tags.get("data.sha256", "n/a")),
+                ("training rows", len(split.train.target)),
+                ("test rows", len(split.test.target)),
+                ("training digest (MLflow)", tags.get("data.training_digest", "n/a")),
+                ("test digest (MLflow)", tags.get("data.evaluation_digest", "n/a")),
+                ("numeric features", ", ".join(data.numeric_features) or "none"),
+                (
+                    "categorical features",
+                    ", ".join(data.categorical_features) or "none",
+                ),
+            ],
+        ),
+        "## Metrics",
+        "Scored on the held-out test rows.",
+        markdown_table(["metric", "value"], evaluation.metrics.items()),
+        "## Slices",
+        _slices_section(evaluation.slices),
+        "## Limitations",
+        settings.card.limitations,
+        "## Provenance",
+        markdown_table(
+            ["", "value"],
+            [(label, tags.get(key, "n/a")) for key, label in PROVENANCE_LABELS.items()],
+        ),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def with_version_note(card_text: str, version: str, config: TrackingConfig) -> str:
+    """Return ``card_text`` with a line naming its registered version."""
+    title, _, body = card_text.partition("\n\n")
+    note = (
+        f"Version {version} of registered model `{config.registered_model}`,"
+        f" holding `@{config.champion_alias}` when this page was written."
+    )
+    return f"{title}\n\n{note}\n\n{body}"
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so it is never partial.
+
+    Raises
+    ------
+    ProjectError
+        If the file cannot be written.
+    """
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise ProjectError(f"cannot write {path}: {error.strerror}") from None
+
+
+def export_champion_card(config: TrackingConfig, path: Path) -> str:
+    """Write the champion's model card to ``path``; return the champion's version.
+
+    Raises
+    ------
+    ModelError
+        If the model is unknown, has no champion, or its run logged no card.
+    TrackingError
+        If the tracking server fails.
+    ProjectError
+        If ``path`` cannot be written.
+    """
+    with tracking.reported_failures(config):
+        client = tracking.connect(config)
+        version = require_champion(client, config, ": train one first")
+        run_id = get_version(client, config, version).run_id
+        try:
+            card_text = load_text(f"runs:/{run_id}/{CARD_ARTIFACT}")
+        except (MlflowException, OSError):
+            raise ModelError(
+                f"version {version} of {config.registered_model!r} has no model card"
+                " (its run logged none)"
+            ) from None
+    write_text_atomically(path, with_version_note(card_text, version, config))
+    return version

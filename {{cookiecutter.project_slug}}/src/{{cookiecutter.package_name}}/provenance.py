@@ -1,0 +1,168 @@
+"""Provenance: which code, environment, data and settings produced a run.
+
+Every training run records these as tags, inputs and an artifact of its MLflow
+run, so a model can be traced back to the commit, lock file, data file and
+configuration it came from. Training from a working tree with uncommitted
+changes is allowed, but tagged ``git.dirty=true``; outside a git repository,
+without git, or without a lock file, the tags say ``none`` instead of failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import mlflow
+from mlflow.data.pandas_dataset import PandasDataset, from_pandas
+
+from . import __version__
+from .config import Settings
+from .data import Dataset, Split
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+LOCK_FILE_NAME = "uv.lock"
+CONFIG_ARTIFACT = "config.yaml"
+MISSING = "none"
+_HASH_BLOCK_BYTES = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 hex digest of the file at ``path``, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(_HASH_BLOCK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """Return the output of ``git args`` in ``directory``, or ``None`` if it fails."""
+    executable = shutil.which("git")
+    if executable is None:
+        return None
+    completed = subprocess.run(  # noqa: S603 (fixed arguments, no shell)
+        [executable, "-C", str(directory), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
+def git_tags(directory: Path = PACKAGE_DIR) -> dict[str, str]:
+    """Return the commit of the code in ``directory`` and whether it has changes.
+
+    Only tracked files count as changes: build outputs and local databases
+    are untracked and do not make a tree dirty. Without a repository (or
+    without a first commit) the commit is ``none`` and dirtiness ``unknown``.
+    """
+    commit = _git(directory, "rev-parse", "HEAD")
+    if commit is None:
+        return {"git.commit": MISSING, "git.dirty": "unknown"}
+    changes = _git(directory, "status", "--porcelain", "--untracked-files=no")
+    return {
+        "git.commit": commit,
+        "git.dirty": "true" if changes else "false",
+        "mlflow.source.git.commit": commit,
+    }
+
+
+def project_root(start: Path = PACKAGE_DIR) -> Path | None:
+    """Return the nearest directory above ``start`` with a ``pyproject.toml``."""
+    return next(
+        (folder for folder in start.parents if (folder / "pyproject.toml").is_file()),
+        None,
+    )
+
+
+def lock_tags(root: Path | None) -> dict[str, str]:
+    """Return the hash of the lock file in ``root``, ``none`` if there is none."""
+    lock = None if root is None else root / LOCK_FILE_NAME
+    if lock is None or not lock.is_file():
+        return {"lock.sha256": MISSING}
+    return {"lock.sha256": file_sha256(lock)}
+
+
+def environment_tags() -> dict[str, str]:
+    """Return the versions of this package and Python, and the platform."""
+    return {
+        "package.version": __version__,
+        "python.version": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def redact_uri(uri: str) -> str:
+    """Return ``uri`` without a user name or password in it."""
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
+def resolved_config(settings: Settings) -> dict[str, Any]:
+    """Return the configuration as plain values, with credentials removed."""
+    resolved = settings.model_dump(mode="json")
+    uri = resolved["tracking"]["uri"]
+    if uri is not None:
+        resolved["tracking"]["uri"] = redact_uri(uri)
+    return resolved
+
+
+def as_mlflow_dataset(settings: Settings, part: Dataset, name: str) -> PandasDataset:
+    """Wrap the rows of ``part`` (features and target) as an MLflow dataset."""
+    target = settings.data.target
+    frame = part.features.assign(**{target: part.target})
+    with warnings.catch_warnings():
+        # MLflow registers its local file source twice, then warns that a
+        # local path matches both; either reading is the same.
+        warnings.filterwarnings("ignore", "The specified dataset source can be")
+        dataset: PandasDataset = from_pandas(
+            frame, source=str(settings.data.path), targets=target, name=name
+        )
+    return dataset
+
+
+def provenance_tags(settings: Settings) -> dict[str, str]:
+    """Return every provenance tag of a training run with ``settings``."""
+    return {
+        **git_tags(),
+        **lock_tags(project_root()),
+        **environment_tags(),
+        "data.sha256": file_sha256(settings.data.path),
+        "seed": str(settings.seed),
+    }
+
+
+def log_provenance(
+    settings: Settings, split: Split, origin: dict[str, str]
+) -> dict[str, str]:
+    """Record the provenance of the active run; return its tags.
+
+    ``origin`` holds the tags of :func:`provenance_tags`, taken when the model
+    was trained. Besides them, the training and test rows become dataset
+    inputs of the run (contexts ``training`` and ``evaluation``), whose MLflow
+    digests of their content are tagged too, and the resolved configuration
+    becomes the artifact ``config.yaml``.
+    """
+    name = settings.data.path.name
+    datasets = {
+        "training": as_mlflow_dataset(settings, split.train, name),
+        "evaluation": as_mlflow_dataset(settings, split.test, name),
+    }
+    tags = origin | {
+        f"data.{context}_digest": dataset.digest
+        for context, dataset in datasets.items()
+    }
+    mlflow.set_tags(tags)
+    for context, dataset in datasets.items():
+        mlflow.log_input(dataset, context=context)
+    mlflow.log_dict(resolved_config(settings), CONFIG_ARTIFACT)
+    return tags

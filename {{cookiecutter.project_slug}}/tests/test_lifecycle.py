@@ -1,0 +1,149 @@
+"""Promotion, rollback, version listing and the model card, on a real registry.
+
+Each test gets a registered model of its own (the ``registry`` fixture), so
+none trains and none disturbs the session's champion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from {{ cookiecutter.package_name }} import {{ cookiecutter.task }} as task
+from {{ cookiecutter.package_name }} import tracking
+from {{ cookiecutter.package_name }}.card import export_champion_card
+from {{ cookiecutter.package_name }}.config import TrackingConfig
+from {{ cookiecutter.package_name }}.errors import ModelError, ProjectError
+from {{ cookiecutter.package_name }}.lifecycle import (
+    list_versions,
+    promote,
+    rollback,
+    versions_table,
+)
+from {{ cookiecutter.package_name }}.train import TrainingResult
+
+
+def champion(config: TrackingConfig) -> str | None:
+    return tracking.champion_version(MlflowClient(), config)
+
+
+def test_promote_moves_the_alias_and_reports_the_previous_version(
+    registry: TrackingConfig,
+) -> None:
+    assert promote(registry, "1") == (None, "1")
+    assert promote(registry, "03") == ("1", "3")
+    assert champion(registry) == "3"
+
+
+def test_promoting_the_champion_changes_nothing(registry: TrackingConfig) -> None:
+    promote(registry, "2")
+
+    assert promote(registry, "2") == ("2", "2")
+    assert champion(registry) == "2"
+
+
+def test_rollback_walks_back_along_the_promotions(registry: TrackingConfig) -> None:
+    for version in ("1", "2", "3"):
+        promote(registry, version)
+
+    assert rollback(registry) == ("3", "2")
+    assert rollback(registry) == ("2", "1")
+    assert champion(registry) == "1"
+    with pytest.raises(ModelError, match="replaced no earlier @champion"):
+        rollback(registry)
+    assert champion(registry) == "1"
+
+
+def test_rollback_without_a_champion(registry: TrackingConfig) -> None:
+    with pytest.raises(ModelError, match="has no @champion to roll back"):
+        rollback(registry)
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ("0", "positive integer, not '0'"),
+        ("two", "positive integer, not 'two'"),
+        ("-1", "positive integer"),
+        ("9", "has no version 9"),
+    ],
+)
+def test_bad_versions_are_model_errors(
+    registry: TrackingConfig, version: str, message: str
+) -> None:
+    with pytest.raises(ModelError, match=message):
+        promote(registry, version)
+    assert champion(registry) is None
+
+
+def test_unknown_model_is_a_model_error(registry: TrackingConfig) -> None:
+    unknown = registry.model_copy(update={"registered_model": "no-such-model"})
+
+    for call in (
+        lambda: promote(unknown, "1"),
+        lambda: rollback(unknown),
+        lambda: list_versions(unknown, 5),
+    ):
+        with pytest.raises(ModelError, match="no registered model 'no-such-model'"):
+            call()
+
+
+def test_versions_newest_first_with_aliases_and_metrics(
+    registry: TrackingConfig, trained: TrainingResult
+) -> None:
+    promote(registry, "2")
+
+    summaries = list_versions(registry, 2)
+
+    assert [summary.version for summary in summaries] == ["3", "2"]
+    assert [summary.aliases for summary in summaries] == [(), ("champion",)]
+    assert summaries[0].metrics[task.PRIMARY_METRIC] == trained.score
+    assert not any("/" in name for name in summaries[0].metrics)
+
+
+def test_versions_table_puts_the_promotion_metric_first(
+    registry: TrackingConfig,
+) -> None:
+    promote(registry, "1")
+
+    lines = versions_table(list_versions(registry, 3)).splitlines()
+
+    assert lines[0].split()[:5] == [
+        "version",
+        "created",
+        "(UTC)",
+        "aliases",
+        task.PRIMARY_METRIC,
+    ]
+    assert len(lines) == 4
+    assert lines[3].split()[0] == "1"
+    assert "@champion" in lines[3]
+
+
+def test_model_card_of_the_champion(registry: TrackingConfig, tmp_path: Path) -> None:
+    promote(registry, "2")
+    path = tmp_path / "card.md"
+
+    assert export_champion_card(registry, path) == "2"
+    card = path.read_text(encoding="utf-8")
+    assert card.startswith("# Model card: ")
+    assert f"Version 2 of registered model `{registry.registered_model}`" in card
+    for section in ("Intended use", "Data", "Metrics", "Slices", "Limitations"):
+        assert f"\n## {section}\n" in card
+
+
+def test_model_card_needs_a_champion(registry: TrackingConfig, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="has no @champion: train one first"):
+        export_champion_card(registry, tmp_path / "card.md")
+    assert not (tmp_path / "card.md").exists()
+
+
+def test_model_card_to_a_missing_directory(
+    registry: TrackingConfig, tmp_path: Path
+) -> None:
+    promote(registry, "1")
+
+    with pytest.raises(ProjectError, match="cannot write"):
+        export_champion_card(registry, tmp_path / "absent" / "card.md")

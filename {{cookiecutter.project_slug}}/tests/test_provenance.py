@@ -1,0 +1,135 @@
+"""Provenance tags, dataset inputs and the resolved configuration of a run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from {{ cookiecutter.package_name }} import provenance
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.train import TrainingResult
+
+GIT = shutil.which("git") or "git"
+
+
+def git(repository: Path, *args: str) -> None:
+    subprocess.run(
+        [
+            GIT,
+            "-C",
+            str(repository),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    """A git repository with one committed file."""
+    git(tmp_path, "init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n", encoding="utf-8")
+    git(tmp_path, "add", "code.py")
+    git(tmp_path, "commit", "-q", "-m", "first")
+    return tmp_path
+
+
+def test_clean_tree(repository: Path) -> None:
+    tags = provenance.git_tags(repository)
+
+    assert len(tags["git.commit"]) == 40
+    assert tags["git.dirty"] == "false"
+    assert tags["mlflow.source.git.commit"] == tags["git.commit"]
+
+
+def test_changed_tracked_file_makes_the_tree_dirty(repository: Path) -> None:
+    (repository / "untracked.txt").write_text("new\n", encoding="utf-8")
+    assert provenance.git_tags(repository)["git.dirty"] == "false"
+
+    (repository / "code.py").write_text("x = 2\n", encoding="utf-8")
+    assert provenance.git_tags(repository)["git.dirty"] == "true"
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    assert provenance.git_tags(tmp_path) == {
+        "git.commit": "none",
+        "git.dirty": "unknown",
+    }
+
+
+def test_lock_file_hash_or_none(tmp_path: Path) -> None:
+    assert provenance.lock_tags(None) == {"lock.sha256": "none"}
+    assert provenance.lock_tags(tmp_path) == {"lock.sha256": "none"}
+
+    (tmp_path / "uv.lock").write_bytes(b"")
+    empty_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert provenance.lock_tags(tmp_path) == {"lock.sha256": empty_sha256}
+
+
+def test_project_root_is_found_above_the_package() -> None:
+    root = provenance.project_root()
+
+    assert root is not None
+    assert (root / "pyproject.toml").is_file()
+    assert provenance.project_root(Path("/")) is None
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        (
+            "https://alice:s3cret@mlflow.example.com:8443/x",
+            "https://***@mlflow.example.com:8443/x",
+        ),
+        ("https://token@mlflow.example.com", "https://***@mlflow.example.com"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
+    ],
+)
+def test_redact_uri(uri: str, expected: str) -> None:
+    assert provenance.redact_uri(uri) == expected
+
+
+def test_resolved_config_carries_no_credentials(settings: Settings) -> None:
+    tracking = settings.tracking.model_copy(
+        update={"uri": "https://alice:s3cret@mlflow.example.com"}
+    )
+    resolved = provenance.resolved_config(
+        settings.model_copy(update={"tracking": tracking})
+    )
+
+    assert "s3cret" not in yaml.safe_dump(resolved)
+    assert resolved["seed"] == settings.seed
+
+
+def test_run_records_provenance(
+    trained: TrainingResult, tracked_settings: Settings
+) -> None:
+    run = MlflowClient().get_run(trained.run_id)
+    tags = run.data.tags
+
+    for name in ("git.commit", "git.dirty", "lock.sha256", "platform"):
+        assert tags[name]
+    assert tags["python.version"].count(".") == 2
+    assert tags["seed"] == str(tracked_settings.seed)
+    assert tags["data.sha256"] == provenance.file_sha256(tracked_settings.data.path)
+    assert run.inputs is not None
+    inputs = {
+        dataset.tags[0].value: dataset.dataset for dataset in run.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"training", "evaluation"}
+    assert inputs["training"].digest == tags["data.training_digest"]
+    assert inputs["training"].name == tracked_settings.data.path.name
+    config = mlflow.artifacts.load_text(f"runs:/{trained.run_id}/config.yaml")
+    assert yaml.safe_load(config)["data"]["target"] == tracked_settings.data.target
