@@ -122,23 +122,32 @@ def assert_saved_model(error: str, saved_runs: Path, failed_at: float) -> Path:
     return run
 
 
-def test_lifecycle_train_register_gate_predict(
+def test_lifecycle_train_gate_promote_predict_rollback(
     server: RunningServer, tmp_path: Path
 ) -> None:
     env = cli_env(server.url, tmp_path / "runs", tracking__registered_model="life")
     weak = {**env, f"{ENV_PREFIX}MODEL__MAX_ITER": "1"}
+    client = MlflowClient(server.url)
     output = tmp_path / "predictions.csv"
+    after_rollback = tmp_path / "after-rollback.csv"
 
     first = invoke(["train"], env)
     second = invoke(["train"], weak)
     predicted = invoke(["predict", str(DEMO_DATA), "--output", str(output)], env)
+    promoted = invoke(["promote", "2"], env)
+    promoted_to = client.get_model_version_by_alias("life", "champion").version
+    rolled_back = invoke(["rollback"], env)
+    invoke(["predict", str(DEMO_DATA), "--output", str(after_rollback)], env)
 
     assert "Registered version 1; no champion yet" in first.output
     assert "Registered version 2; champion kept" in second.output
-    champion = MlflowClient(server.url).get_model_version_by_alias("life", "champion")
-    assert champion.version == "1"
     assert "Wrote 344 predictions" in predicted.output
     assert len(output.read_text().splitlines()) == 345
+    assert (promoted.exit_code, promoted_to) == (0, "2")
+    assert rolled_back.exit_code == 0
+    champion = client.get_model_version_by_alias("life", "champion")
+    assert champion.version == "1"
+    assert after_rollback.read_text() == output.read_text()
     assert all(
         (run / LOGGED_FILE).is_file() for run in saved_runs_in(tmp_path / "runs")
     )
