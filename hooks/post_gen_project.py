@@ -28,6 +28,18 @@ OPTION_FILES: dict[str, dict[str, list[str]]] = {
             "tests/test_regression.py",
         ],
     },
+    "serving": {
+        "yes": [
+            "docs/serving.md",
+            "src/{package}/serving",
+            "tests/test_serving.py",
+        ],
+        "no": [],
+    },
+    "docker": {
+        "yes": [".dockerignore", "Dockerfile"],
+        "no": [],
+    },
 }
 
 

@@ -42,10 +42,12 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "docutils": ("docutils",),
     "furo": ("furo",),
     "hatchling": ("hatchling",),
+    "httpx2": ("httpx2",),
     "mlflow": ("mlflow",),
     "mypy": ("mypy",),
     "myst-parser": ("myst_parser",),
     "numpy": ("numpy",),
+    "orjson": ("orjson",),
     "pandas": ("pandas",),
     "pandas-stubs": ("pandas_stubs",),
     "pyarrow": ("pyarrow",),
@@ -60,7 +62,10 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "skops": ("skops",),
     "sphinx": ("sphinx",),
     "sphinx-click": ("sphinx_click",),
+    "starlette": ("starlette",),
+    "threadpoolctl": ("threadpoolctl",),
     "types-pyyaml": ("yaml_stubs",),
+    "uvicorn": ("uvicorn",),
 }
 # Names that are not dependencies but would still confuse imports or tools.
 RESERVED_PACKAGE_NAMES = frozenset({"src", "test", "tests", "docs", "data"})

@@ -390,8 +390,10 @@ def test_main_never_evaluates_answers(capsys, tmp_path, monkeypatch):
 
 
 def test_unselected_paths():
-    classification = {"task": "classification", "package_name": "pkg"}
-    regression = {"task": "regression", "package_name": "pkg"}
+    features = {"serving": "yes", "docker": "yes", "package_name": "pkg"}
+    classification = {"task": "classification", **features}
+    regression = {**classification, "task": "regression"}
+    plain = {**classification, "serving": "no", "docker": "no"}
 
     assert list(post.unselected_paths(classification)) == [
         "src/pkg/regression.py",
@@ -400,6 +402,15 @@ def test_unselected_paths():
     assert list(post.unselected_paths(regression)) == [
         "src/pkg/classification.py",
         "tests/test_classification.py",
+    ]
+    assert list(post.unselected_paths(plain)) == [
+        "src/pkg/regression.py",
+        "tests/test_regression.py",
+        "docs/serving.md",
+        "src/pkg/serving",
+        "tests/test_serving.py",
+        ".dockerignore",
+        "Dockerfile",
     ]
 
 
@@ -427,9 +438,8 @@ TASK_TREE = [
 def test_remove_unselected_deletes_only_unchosen_files(tmp_path):
     make_tree(tmp_path, TASK_TREE)
 
-    removed = post.remove_unselected(
-        tmp_path, {"task": "regression", "package_name": "pkg"}
-    )
+    answers = {"task": "regression", "serving": "yes", "docker": "yes"}
+    removed = post.remove_unselected(tmp_path, {**answers, "package_name": "pkg"})
 
     assert removed == [
         tmp_path / "src/pkg/classification.py",
@@ -474,7 +484,7 @@ def test_next_steps():
 def test_post_gen_main_prunes_working_directory(tmp_path, monkeypatch, capsys):
     make_tree(tmp_path, TASK_TREE)
     monkeypatch.chdir(tmp_path)
-    answers = {**GOOD_ANSWERS, "package_name": "pkg"}
+    answers = {**GOOD_ANSWERS, "package_name": "pkg", "docker": "yes"}
 
     assert post.main(json.dumps(answers)) == 0
 

@@ -89,6 +89,24 @@ TASK_FILES = {
     ],
     "regression": ["src/{package}/regression.py", "tests/test_regression.py"],
 }
+# ... plus the files of each feature option's value (defaults: serving, no docker).
+FEATURE_FILES = {
+    "serving": {
+        "yes": [
+            "docs/serving.md",
+            "src/{package}/serving/__init__.py",
+            "src/{package}/serving/app.py",
+            "src/{package}/serving/inputs.py",
+            "src/{package}/serving/model.py",
+            "src/{package}/serving/openapi.py",
+            "src/{package}/serving/server.py",
+            "tests/test_serving.py",
+        ],
+        "no": [],
+    },
+    "docker": {"yes": [".dockerignore", "Dockerfile"], "no": []},
+}
+DEFAULT_FEATURES = {"serving": "yes", "docker": "no"}
 TARGETS = {"classification": "species", "regression": "body_mass_g"}
 LICENSE_EXPRESSIONS = {
     "MIT": "MIT",
@@ -109,8 +127,12 @@ LICENSE_PHRASES = {
 JINJA_MARKERS = ("{{", "{%", "{#")
 
 
-def expected_files(package: str, task: str) -> set[str]:
-    return {path.format(package=package) for path in BASE_FILES + TASK_FILES[task]}
+def expected_files(package: str, task: str, **features: str) -> set[str]:
+    chosen = {**DEFAULT_FEATURES, **features}
+    paths = BASE_FILES + TASK_FILES[task]
+    for name, value in chosen.items():
+        paths = paths + FEATURE_FILES[name][value]
+    return {path.format(package=package) for path in paths}
 
 
 # --- checks shared by the tests ----------------------------------------------
@@ -292,8 +314,9 @@ def rendered(request, cookies_session) -> Rendered:
 def test_files(rendered):
     project = rendered.project
 
+    features = {name: rendered.answers[name] for name in DEFAULT_FEATURES}
     assert project_files(project) == expected_files(
-        MATRIX_PACKAGE, rendered.answers["task"]
+        MATRIX_PACKAGE, rendered.answers["task"], **features
     )
     csv = "data/penguins.csv"
     assert (project / csv).read_bytes() == (PROJECT_TEMPLATE_DIR / csv).read_bytes()
