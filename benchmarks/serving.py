@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    uv run python benchmarks/serving.py [--requests 2000] [--workdir DIR] [--keep]
+    uv run python benchmarks/serving.py [--requests 1000] [--workdir DIR] [--keep]
     uv run python benchmarks/serving.py --project DIR   # an already trained project
 
 It renders the template with the default answers, creates the environment,
@@ -95,15 +95,15 @@ class Server:
     extra_env: dict[str, str]
 
 
-def servers(project: Path, port: int) -> list[Server]:
-    """Return the compared servers, all on ``port`` (one at a time), one worker each."""
+def servers(project: Path) -> list[Server]:
+    """Return the compared servers, one worker each; ``{port}`` is filled in later."""
     venv_bin = project / ".venv" / "bin"
     model = f"models:/{project.name}@champion"
     mlflow = [
         str(venv_bin / "mlflow"), "models", "serve", "-m", model,
-        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1",
+        "--env-manager", "local", "-h", "127.0.0.1", "-p", "{port}", "-w", "1",
     ]  # fmt: skip
-    own = [str(venv_bin / project.name), "-q", "serve", "--port", str(port)]
+    own = [str(venv_bin / project.name), "-q", "serve", "--port", "{port}"]
     return [
         Server(f"{project.name} serve", own, {}),
         Server("mlflow models serve", mlflow, {}),
@@ -128,26 +128,33 @@ def wait_until_ready(port: int, process: subprocess.Popen) -> float:
     raise StepError(f"server not ready within {STARTUP_TIMEOUT_S} s")
 
 
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the server's process group and wait for it."""
+def stop(process: subprocess.Popen, port: int) -> None:
+    """SIGTERM the server's process group; wait until the port is closed."""
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.2)
 
 
 def measure(
-    project: Path, env: dict[str, str], server: Server, port: int,
+    project: Path, env: dict[str, str], server: Server,
     payloads: dict[str, str], requests: int, logs: Path,
 ) -> dict:  # fmt: skip
-    """Start ``server``, time both payloads with the client, stop it."""
+    """Start ``server`` on a free port, time both payloads with the client, stop it."""
     progress(f"{server.name}: start")
+    port = free_port()
     log = logs / (server.name.replace(" ", "_").replace(",", "") + ".log")
     with log.open("wb") as output:
         process = subprocess.Popen(
-            server.command,
+            [part.format(port=port) for part in server.command],
             cwd=project,
             env={**env, **server.extra_env},
             stdout=output,
@@ -162,7 +169,7 @@ def measure(
                     project, env, "client", str(port), payloads[size], str(requests)
                 )
         finally:
-            stop(process)
+            stop(process, port)
     return figures
 
 
@@ -200,7 +207,8 @@ def report(results: dict, ceiling: dict, names: list[str], requests: int) -> str
         rows.append(row)
     row = ["in-process pipeline.predict (ceiling)", "-"]
     for size in SIZES:
-        row += [f"{ceiling[size]['calls_per_s']:,.0f}", "-", "-"]
+        f = ceiling[size]
+        row += [f"{f['calls_per_s']:,.0f}", f"{f['p50_ms']:.2f}", f"{f['p99_ms']:.2f}"]
     rows.append(row)
     own, mlflow = results[names[0]], results[names[1]]
     lines = [
@@ -239,7 +247,7 @@ def report(results: dict, ceiling: dict, names: list[str], requests: int) -> str
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run every measurement, print the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--project", type=Path, help="an already trained project")
     parser.add_argument("--keep", action="store_true")
@@ -258,18 +266,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs = workdir / "logs"
         logs.mkdir(exist_ok=True)
         payloads = helper(project, env, "payloads", str(workdir))
+        compared = servers(project)
+        results = {
+            server.name: measure(project, env, server, payloads, args.requests, logs)
+            for server in compared
+        }
         progress("in-process ceiling")
         ceiling = {
             size: helper(project, env, "inprocess", payloads[size], str(args.requests))
             for size in SIZES
-        }
-        port = free_port()
-        compared = servers(project, port)
-        results = {
-            server.name: measure(
-                project, env, server, port, payloads, args.requests, logs
-            )
-            for server in compared
         }
     except StepError as error:
         print(f"error: {error}", file=sys.stderr)

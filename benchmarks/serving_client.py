@@ -66,12 +66,16 @@ def inprocess(slug: str, payload: Path, repeats: int) -> dict[str, object]:
     df = df.astype(dtypes)
     for _ in range(WARM_UP):
         pipeline.predict(df)
-    start = time.perf_counter()
+    latencies = []
     for _ in range(repeats):
+        start = time.perf_counter()
         pipeline.predict(df)
-    seconds = time.perf_counter() - start
+        latencies.append(time.perf_counter() - start)
+    latencies.sort()
     return {
-        "calls_per_s": repeats / seconds,
+        "calls_per_s": repeats / sum(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
         "predictions": pipeline.predict(df).tolist(),
     }
 
