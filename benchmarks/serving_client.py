@@ -54,9 +54,10 @@ def inprocess(slug: str, payload: Path, repeats: int) -> dict[str, object]:
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)
     model = load(slug)
     pipeline = model.get_raw_model()
+    # After the model load, so that scikit-learn's OpenMP runtime is loaded.
+    threadpool_limits(1)
     split = json.loads(payload.read_text(encoding="utf-8"))["dataframe_split"]
     dtypes = {
         spec.name: "object" if spec.type.name == "string" else "float64"

@@ -29,8 +29,9 @@ def load_app(config_path: Path, model_uri: str | None) -> Starlette:
     processes, and OpenMP threads fighting over cores make small requests
     slower, not faster.
     """
-    threadpool_limits(1)
     model = load_served_model(load_config(config_path), model_uri)
+    # Once the model is loaded, every OpenMP runtime it uses is known.
+    threadpool_limits(1)
     logger.info("Serving %s (version %s)", model.uri, model.model_version)
     return create_app(model)
 
