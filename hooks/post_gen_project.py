@@ -36,6 +36,18 @@ OPTION_FILES: dict[str, dict[str, list[str]]] = {
         "gitlab": [".gitlab-ci.yml"],
         "none": [],
     },
+    "serving": {
+        "yes": [
+            "docs/serving.md",
+            "src/{package}/serving",
+            "tests/test_serving.py",
+        ],
+        "no": [],
+    },
+    "docker": {
+        "yes": [".dockerignore", "Dockerfile"],
+        "no": [],
+    },
 }
 INITIAL_BRANCH = "main"
 INITIAL_COMMIT_MESSAGE = "Initial commit from the ml-template"

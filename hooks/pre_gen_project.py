@@ -44,10 +44,12 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "furo": ("furo",),
     "hatchling": ("hatchling",),
     "matplotlib": ("matplotlib",),
+    "httpx2": ("httpx2",),
     "mlflow": ("mlflow",),
     "mypy": ("mypy",),
     "myst-parser": ("myst_parser",),
     "numpy": ("numpy",),
+    "orjson": ("orjson",),
     "pandas": ("pandas",),
     "pandas-stubs": ("pandas_stubs",),
     "pre-commit": ("pre_commit",),
@@ -65,8 +67,11 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "skops": ("skops",),
     "sphinx": ("sphinx",),
     "sphinx-click": ("sphinx_click",),
+    "starlette": ("starlette",),
+    "threadpoolctl": ("threadpoolctl",),
     "types-pyyaml": ("yaml_stubs",),
     "types-requests": ("requests_stubs",),
+    "uvicorn": ("uvicorn",),
 }
 # Names that are not dependencies but would still confuse imports or tools.
 RESERVED_PACKAGE_NAMES = frozenset({"src", "test", "tests", "docs", "data"})

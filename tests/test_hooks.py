@@ -403,8 +403,10 @@ def test_main_never_evaluates_answers(capsys, tmp_path, monkeypatch):
 
 
 def test_unselected_paths():
-    classification = {"task": "classification", "ci": "none", "package_name": "pkg"}
-    regression = {"task": "regression", "ci": "github", "package_name": "pkg"}
+    features = {"serving": "yes", "docker": "yes", "package_name": "pkg"}
+    classification = {"task": "classification", "ci": "none", **features}
+    regression = {**classification, "task": "regression", "ci": "github"}
+    plain = {**classification, "serving": "no", "docker": "no"}
 
     assert list(post.unselected_paths(classification)) == [
         "src/pkg/regression.py",
@@ -416,6 +418,17 @@ def test_unselected_paths():
         "src/pkg/classification.py",
         "tests/test_classification.py",
         ".gitlab-ci.yml",
+    ]
+    assert list(post.unselected_paths(plain)) == [
+        "src/pkg/regression.py",
+        "tests/test_regression.py",
+        ".github",
+        ".gitlab-ci.yml",
+        "docs/serving.md",
+        "src/pkg/serving",
+        "tests/test_serving.py",
+        ".dockerignore",
+        "Dockerfile",
     ]
 
 
@@ -446,9 +459,8 @@ TASK_TREE = [
 def test_remove_unselected_deletes_only_unchosen_files(tmp_path):
     make_tree(tmp_path, TASK_TREE)
 
-    removed = post.remove_unselected(
-        tmp_path, {"task": "regression", "ci": "none", "package_name": "pkg"}
-    )
+    answers = {"task": "regression", "ci": "none", "serving": "yes", "docker": "yes"}
+    removed = post.remove_unselected(tmp_path, {**answers, "package_name": "pkg"})
 
     assert removed == [
         tmp_path / "src/pkg/classification.py",
@@ -495,7 +507,7 @@ def test_next_steps():
 def test_post_gen_main_prunes_working_directory(tmp_path, monkeypatch, capsys):
     make_tree(tmp_path, TASK_TREE)
     monkeypatch.chdir(tmp_path)
-    answers = {**GOOD_ANSWERS, "package_name": "pkg", "init_git": "no"}
+    answers = {**GOOD_ANSWERS, "package_name": "pkg", "init_git": "no", "docker": "yes"}
 
     assert post.main(json.dumps(answers)) == 0
 
@@ -509,7 +521,12 @@ def test_post_gen_main_prunes_working_directory(tmp_path, monkeypatch, capsys):
 def test_post_gen_main_commits_the_pruned_project(tmp_path, monkeypatch, capsys):
     make_tree(tmp_path, TASK_TREE)
     monkeypatch.chdir(tmp_path)
-    answers = {**GOOD_ANSWERS, "package_name": "pkg", "init_git": "yes"}
+    answers = {
+        **GOOD_ANSWERS,
+        "package_name": "pkg",
+        "init_git": "yes",
+        "docker": "yes",
+    }
 
     assert post.main(json.dumps(answers)) == 0
 

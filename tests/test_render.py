@@ -114,12 +114,29 @@ TASK_FILES = {
     ],
     "regression": ["src/{package}/regression.py", "tests/test_regression.py"],
 }
-# ... plus the CI configuration of the chosen provider.
-CI_FILES = {
-    "github": [".github/dependabot.yml", ".github/workflows/ci.yml"],
-    "gitlab": [".gitlab-ci.yml"],
-    "none": [],
+# ... plus the files of each feature option's value.
+FEATURE_FILES = {
+    "serving": {
+        "yes": [
+            "docs/serving.md",
+            "src/{package}/serving/__init__.py",
+            "src/{package}/serving/app.py",
+            "src/{package}/serving/inputs.py",
+            "src/{package}/serving/model.py",
+            "src/{package}/serving/openapi.py",
+            "src/{package}/serving/server.py",
+            "tests/test_serving.py",
+        ],
+        "no": [],
+    },
+    "docker": {"yes": [".dockerignore", "Dockerfile"], "no": []},
+    "ci": {
+        "github": [".github/dependabot.yml", ".github/workflows/ci.yml"],
+        "gitlab": [".gitlab-ci.yml"],
+        "none": [],
+    },
 }
+DEFAULT_FEATURES = {"serving": "yes", "docker": "no", "ci": "github"}
 TARGETS = {"classification": "species", "regression": "body_mass_g"}
 LICENSE_EXPRESSIONS = {
     "MIT": "MIT",
@@ -140,8 +157,11 @@ LICENSE_PHRASES = {
 JINJA_MARKERS = ("{{", "{%", "{#")
 
 
-def expected_files(package: str, task: str, ci: str = "github") -> set[str]:
-    paths = BASE_FILES + TASK_FILES[task] + CI_FILES[ci]
+def expected_files(package: str, task: str, **features: str) -> set[str]:
+    chosen = {**DEFAULT_FEATURES, **features}
+    paths = BASE_FILES + TASK_FILES[task]
+    for name, value in chosen.items():
+        paths = paths + FEATURE_FILES[name][value]
     return {path.format(package=package) for path in paths}
 
 
@@ -299,7 +319,9 @@ def test_matrix_covers_every_choice():
         len(choices(name)) for name in FEATURE_CHOICES
     )
     assert set(TASK_FILES) == set(TARGETS) == set(choices("task"))
-    assert set(CI_FILES) == set(choices("ci"))
+    for name, files in FEATURE_FILES.items():
+        assert set(files) == set(choices(name))
+        assert DEFAULT_FEATURES[name] == choices(name)[0]
     assert set(LICENSE_EXPRESSIONS) == set(LICENSE_PHRASES) == set(choices("license"))
 
 
@@ -357,8 +379,9 @@ def git(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
 def test_files(rendered):
     project = rendered.project
 
+    features = {name: rendered.answers[name] for name in DEFAULT_FEATURES}
     assert project_files(project) == expected_files(
-        MATRIX_PACKAGE, rendered.answers["task"], rendered.answers["ci"]
+        MATRIX_PACKAGE, rendered.answers["task"], **features
     )
     csv = "data/penguins.csv"
     assert (project / csv).read_bytes() == (PROJECT_TEMPLATE_DIR / csv).read_bytes()

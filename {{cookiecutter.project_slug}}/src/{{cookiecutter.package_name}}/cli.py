@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib import import_module
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +22,38 @@ if TYPE_CHECKING:
 
 CONFIG_ENVVAR = "{{ cookiecutter.package_name | upper }}_CONFIG"
 LOG_FORMAT_ENVVAR = "{{ cookiecutter.package_name | upper }}_LOG_FORMAT"
+# Commands of optional features, by name, and the module of this package that
+# defines each; the project has the module only if it was generated with it.
+OPTIONAL_COMMANDS = {"serve": "serving"}
+
+
+def _optional_module(name: str) -> str | None:
+    """Return the module defining optional command ``name``, if the project has it."""
+    if name not in OPTIONAL_COMMANDS:
+        return None
+    module = f"{__package__}.{OPTIONAL_COMMANDS[name]}"
+    return module if find_spec(module) else None
 
 
 class ProjectGroup(click.Group):
-    """A command group that turns project errors into one-line messages."""
+    """A command group that turns project errors into one-line messages.
+
+    It also offers the optional commands whose modules exist, importing each
+    only when it is listed or run.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the built-in commands and the available optional ones."""
+        optional = [name for name in OPTIONAL_COMMANDS if _optional_module(name)]
+        return sorted([*super().list_commands(ctx), *optional])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return the command called ``cmd_name``, importing an optional one."""
+        module = _optional_module(cmd_name)
+        if module is None:
+            return super().get_command(ctx, cmd_name)
+        command: click.Command = getattr(import_module(module), cmd_name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:  # noqa: ANN401 (Click's signature)
         """Run the command; a ``ProjectError`` becomes ``Error: ...`` and exit 1."""

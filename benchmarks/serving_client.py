@@ -1,0 +1,125 @@
+"""Helper of serving.py, run with the rendered project's own python.
+
+``payloads OUT_DIR``: write the single-row and 100-row ``dataframe_split``
+request bodies, drawn from the bundled demo data with the model's signature
+columns. ``inprocess PAYLOAD REPEATS``: time ``pipeline.predict`` on the
+payload's rows, model already loaded (the ceiling). ``client PORT PAYLOAD
+REPEATS``: send the payload REPEATS times over one keep-alive connection and
+report each request's latency. Every mode prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+MODEL_URI = "models:/{slug}@champion"
+DEMO_DATA = Path("data", "penguins.csv")
+WARM_UP = 50
+
+
+def load(slug: str):
+    """Load the champion through pyfunc from the project's local store."""
+    import mlflow
+
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    return mlflow.pyfunc.load_model(MODEL_URI.format(slug=slug))
+
+
+def payloads(slug: str, out_dir: Path) -> dict[str, object]:
+    """Write one request body per size; return their paths."""
+    import pandas as pd
+
+    model = load(slug)
+    names = list(model.metadata.signature.inputs.input_names())
+    demo = pd.read_csv(DEMO_DATA)[names]
+    written = {}
+    for rows in (1, 100):
+        # Rows 3 and 8 of the demo data hold missing values: include one.
+        sample = demo.iloc[[3]] if rows == 1 else demo.sample(rows, random_state=7)
+        records = sample.astype(object).where(sample.notna(), None)
+        body = {"dataframe_split": {"columns": names, "data": records.values.tolist()}}
+        path = out_dir / f"payload_{rows}.json"
+        path.write_text(json.dumps(body), encoding="utf-8")
+        written[str(rows)] = str(path)
+    return written
+
+
+def inprocess(slug: str, payload: Path, repeats: int) -> dict[str, object]:
+    """Time ``pipeline.predict`` alone on the payload's rows, one thread."""
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    model = load(slug)
+    pipeline = model.get_raw_model()
+    # After the model load, so that scikit-learn's OpenMP runtime is loaded.
+    threadpool_limits(1)
+    split = json.loads(payload.read_text(encoding="utf-8"))["dataframe_split"]
+    dtypes = {
+        spec.name: "object" if spec.type.name == "string" else "float64"
+        for spec in model.metadata.signature.inputs.inputs
+    }
+    df = pd.DataFrame(split["data"], columns=split["columns"], dtype=object)
+    df = df.astype(dtypes)
+    for _ in range(WARM_UP):
+        pipeline.predict(df)
+    latencies = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        pipeline.predict(df)
+        latencies.append(time.perf_counter() - start)
+    latencies.sort()
+    return {
+        "calls_per_s": repeats / sum(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "predictions": pipeline.predict(df).tolist(),
+    }
+
+
+def client(port: int, payload: Path, repeats: int) -> dict[str, object]:
+    """Send ``payload`` ``repeats`` times over one connection; latency percentiles."""
+    body = payload.read_bytes()
+    headers = {"Content-Type": "application/json"}
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    latencies = []
+    answer = b""
+    for index in range(WARM_UP + repeats):
+        start = time.perf_counter()
+        connection.request("POST", "/invocations", body, headers)
+        response = connection.getresponse()
+        answer = response.read()
+        elapsed = time.perf_counter() - start
+        if response.status != 200:
+            raise SystemExit(f"HTTP {response.status}: {answer[:300]!r}")
+        if index >= WARM_UP:
+            latencies.append(elapsed)
+    connection.close()
+    latencies.sort()
+    return {
+        "requests_per_s": repeats / sum(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "predictions": json.loads(answer)["predictions"],
+    }
+
+
+def main(argv: list[str]) -> None:
+    """Run one mode and print its JSON result."""
+    slug = Path.cwd().name
+    mode, *rest = argv
+    if mode == "payloads":
+        result = payloads(slug, Path(rest[0]))
+    elif mode == "inprocess":
+        result = inprocess(slug, Path(rest[0]), int(rest[1]))
+    else:
+        result = client(int(rest[0]), Path(rest[1]), int(rest[2]))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,112 @@
+"""The model a server answers with: loaded once, described once."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from .. import __version__, tracking
+from ..config import Settings
+from ..errors import ModelError, first_line
+from ..predict import load_model
+from .inputs import Column, signature_columns
+
+REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(@(?P<alias>.+)|/(?P<version>\d+))")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded scikit-learn model with the input columns of its signature.
+
+    Attributes
+    ----------
+    estimator : Any
+        The fitted scikit-learn estimator or pipeline, called directly so
+        that requests skip MLflow's generic pyfunc wrapper.
+    columns : list of Column
+        The input columns the signature requires, in order.
+    uri : str
+        Where the model was loaded from.
+    model_version : str or None
+        The registry version behind ``uri``, if it names a registered model.
+    """
+
+    estimator: Any
+    columns: list[Column]
+    uri: str
+    model_version: str | None
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether the model can say how likely each class is."""
+        return hasattr(self.estimator, "predict_proba")
+
+    def predict(self, df: pd.DataFrame) -> list[Any]:
+        """Return the prediction for each row of the checked data frame ``df``."""
+        predictions: list[Any] = np.asarray(self.estimator.predict(df)).tolist()
+        return predictions
+
+    def predict_proba(self, df: pd.DataFrame) -> list[dict[str, float]]:
+        """Return, for each row of ``df``, the probability of each class by name."""
+        classes = [str(label) for label in self.estimator.classes_]
+        return [
+            dict(zip(classes, row, strict=True))
+            for row in self.estimator.predict_proba(df).tolist()
+        ]
+
+    def describe(self) -> dict[str, str | None]:
+        """Return the package version, model URI and model version, for ``/version``."""
+        return {
+            "package_version": __version__,
+            "model_uri": self.uri,
+            "model_version": self.model_version,
+        }
+
+
+def registry_version(uri: str) -> str | None:
+    """Return the registry version ``uri`` points to, if it names a registered model.
+
+    Raises
+    ------
+    ModelError
+        If the registry cannot resolve the alias.
+    """
+    match = REGISTRY_URI.fullmatch(uri)
+    if match is None:
+        return None
+    if match["version"]:
+        return match["version"]
+    try:
+        found = MlflowClient().get_model_version_by_alias(match["name"], match["alias"])
+    except MlflowException as error:
+        raise ModelError(f"cannot resolve {uri!r}: {first_line(error)}") from None
+    return str(found.version)
+
+
+def load_served_model(settings: Settings, model_uri: str | None) -> ServedModel:
+    """Load ``model_uri``, or else the configured champion, ready to serve.
+
+    The model is loaded as scikit-learn model with its signature's columns
+    and, for a ``models:/`` URI, the registry version it resolves to.
+
+    Raises
+    ------
+    ModelError
+        If there is no model at ``uri``, it is not a scikit-learn model, or its
+        signature has no named columns.
+    """
+    tracking.connect(settings.tracking)
+    uri = model_uri or tracking.champion_uri(settings.tracking)
+    model = load_model(uri)
+    try:
+        estimator = model.get_raw_model()  # type: ignore[no-untyped-call]
+    except MlflowException as error:
+        raise ModelError(f"cannot serve {uri!r}: {first_line(error)}") from None
+    columns = signature_columns(model.metadata.signature)
+    return ServedModel(estimator, columns, uri, registry_version(uri))

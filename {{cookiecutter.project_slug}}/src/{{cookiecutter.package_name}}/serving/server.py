@@ -1,0 +1,72 @@
+"""Running the scoring application under uvicorn, in one or more processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+from ..config import load_config
+from .app import create_app
+from .model import load_served_model
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 10
+# Worker processes rebuild the application from these, set by the parent.
+CONFIG_ENVVAR = "_SERVE_CONFIG_PATH"
+MODEL_ENVVAR = "_SERVE_MODEL_URI"
+
+
+def load_app(config_path: Path, model_uri: str | None) -> Starlette:
+    """Load the configured model and return the application serving it.
+
+    Each request is scored on one thread: parallelism comes from worker
+    processes, and OpenMP threads fighting over cores make small requests
+    slower, not faster.
+    """
+    model = load_served_model(load_config(config_path), model_uri)
+    # Once the model is loaded, every OpenMP runtime it uses is known.
+    threadpool_limits(1)
+    logger.info("Serving %s (version %s)", model.uri, model.model_version)
+    return create_app(model)
+
+
+def worker_app() -> Starlette:
+    """Build the application in a worker process, from the parent's settings."""
+    return load_app(
+        Path(os.environ[CONFIG_ENVVAR]), os.environ.get(MODEL_ENVVAR) or None
+    )
+
+
+def run(
+    config_path: Path, model_uri: str | None, *, host: str, port: int, workers: int
+) -> None:
+    """Serve until SIGINT or SIGTERM, then finish the requests in flight.
+
+    The model is loaded here first, so a bad configuration or model URI is
+    reported before the server starts. Access and error logs go through the
+    logging configuration the CLI applied.
+
+    Raises
+    ------
+    ProjectError
+        If the configuration or the model cannot be loaded.
+    """
+    app = load_app(config_path, model_uri)
+    if workers > 1:
+        os.environ[CONFIG_ENVVAR] = str(config_path.resolve())
+        os.environ[MODEL_ENVVAR] = model_uri or ""
+    uvicorn.run(
+        app if workers == 1 else f"{__name__}:worker_app",
+        factory=workers > 1,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )

@@ -1,0 +1,497 @@
+"""The scoring service: every route, every payload format, every bad request."""
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import orjson
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }} import __version__
+from {{ cookiecutter.package_name }}.cli import cli
+from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
+from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.predict import (
+    load_model,
+    predict_frame,
+    read_dtypes,
+)
+from {{ cookiecutter.package_name }}.serving.app import create_app
+from {{ cookiecutter.package_name }}.serving.model import (
+    ServedModel,
+    load_served_model,
+    registry_version,
+)
+from {{ cookiecutter.package_name }}.serving.server import (
+    CONFIG_ENVVAR,
+    MODEL_ENVVAR,
+    worker_app,
+)
+
+from .conftest import CONFIG_PATH, DEMO_DATA
+from .test_cli import CONSOLE_SCRIPT
+
+STARTUP_TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module")
+def served(tracked_settings: Settings, champion_uri: str) -> ServedModel:
+    return load_served_model(tracked_settings, None)
+
+
+@pytest.fixture(scope="module")
+def client(served: ServedModel) -> Iterator[TestClient]:
+    with TestClient(create_app(served)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def features(served: ServedModel, demo_frame: pd.DataFrame) -> pd.DataFrame:
+    """The first ten demo rows, missing values included, in signature order."""
+    names = [column.name for column in served.columns]
+    with_missing = demo_frame[demo_frame[names].isna().any(axis=1)]
+    return pd.concat([demo_frame.head(8), with_missing.head(2)])[names]
+
+
+@pytest.fixture(scope="module")
+def expected(features: pd.DataFrame, champion_uri: str) -> list[Any]:
+    """What in-process batch prediction answers for the same rows."""
+    predictions: list[Any] = predict_frame(
+        load_model(champion_uri), features, "test"
+    ).tolist()
+    return predictions
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON objects, with null for missing values."""
+    return [
+        {str(key): None if pd.isna(value) else value for key, value in row.items()}
+        for row in df.astype(object).to_dict(orient="records")
+    ]
+
+
+def post_json(client: TestClient, payload: object, query: str = "") -> httpx2.Response:
+    response: httpx2.Response = client.post(
+        f"/invocations{query}",
+        content=orjson.dumps(payload),
+        headers={"Content-Type": "application/json"},
+    )
+    return response
+
+
+def split_payload(df: pd.DataFrame) -> dict[str, Any]:
+    rows = records(df)
+    return {
+        "dataframe_split": {
+            "columns": list(df.columns),
+            "data": [list(row.values()) for row in rows],
+        }
+    }
+
+
+@pytest.mark.parametrize("route", ["/ping", "/health"])
+def test_health_is_ok_once_the_model_is_loaded(client: TestClient, route: str) -> None:
+    response = client.get(route)
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_version_names_package_and_model(
+    client: TestClient, champion_uri: str, trained: Any
+) -> None:
+    response = client.get("/version")
+
+    assert response.json() == {
+        "package_version": __version__,
+        "model_uri": champion_uri,
+        "model_version": trained.model_version,
+    }
+
+
+def test_openapi_documents_every_route(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+
+    assert schema["openapi"].startswith("3.")
+    assert set(schema["paths"]) == {"/invocations", "/ping", "/health", "/version"}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        split_payload,
+        lambda df: {"dataframe_records": records(df)},
+        lambda df: {"instances": records(df)},
+        lambda df: {"inputs": records(df)},
+        lambda df: {"inputs": {k: [r[k] for r in records(df)] for k in df.columns}},
+    ],
+    ids=["dataframe_split", "dataframe_records", "instances", "inputs", "columnar"],
+)
+def test_json_payloads_score_like_batch_prediction(
+    client: TestClient, features: pd.DataFrame, expected: list[Any], payload: Any
+) -> None:
+    response = post_json(client, payload(features))
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected}
+
+
+def test_csv_payload_scores_like_batch_prediction(
+    client: TestClient, features: pd.DataFrame, expected: list[Any]
+) -> None:
+    response = client.post(
+        "/invocations",
+        content=features.to_csv(index=False),
+        headers={"Content-Type": "text/csv; charset=utf-8"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected}
+
+
+def test_column_order_does_not_matter(
+    client: TestClient, features: pd.DataFrame, expected: list[Any]
+) -> None:
+    response = post_json(client, split_payload(features[features.columns[::-1]]))
+
+    assert response.json() == {"predictions": expected}
+
+
+def test_probabilities_when_asked(
+    client: TestClient, served: ServedModel, features: pd.DataFrame
+) -> None:
+    response = post_json(client, split_payload(features), "?probabilities=true")
+
+    body = response.json()
+    if not served.has_probabilities:
+        assert response.status_code == 400
+        assert "does not predict probabilities" in body["message"]
+        return
+    assert response.status_code == 200
+    assert len(body["probabilities"]) == len(features)
+    for row, label in zip(body["probabilities"], body["predictions"], strict=True):
+        assert sum(row.values()) == pytest.approx(1)
+        assert max(row, key=row.get) == str(label)
+
+
+def first_row(df: pd.DataFrame) -> dict[str, Any]:
+    return records(df.head(1))[0]
+
+
+def bad_payloads(df: pd.DataFrame) -> dict[str, tuple[object, str]]:
+    """Payloads the signature rejects, by case, with the expected message."""
+    row = first_row(df)
+    numeric = next(k for k, v in row.items() if isinstance(v, float))
+    text = next(k for k, v in row.items() if isinstance(v, str))
+    missing = {k: v for k, v in row.items() if k != text}
+    return {
+        "missing column": (
+            {"dataframe_records": [missing]},
+            f"missing column(s): {text}",
+        ),
+        "extra column": (
+            {"dataframe_records": [{**row, "colour": "red"}]},
+            "unexpected column(s): colour",
+        ),
+        "text for a number": (
+            {"dataframe_records": [{**row, numeric: "heavy"}]},
+            f"column '{numeric}', row 0: expected a number or null, got a string",
+        ),
+        "number for text": (
+            {"dataframe_records": [{**row, text: 3}]},
+            f"column '{text}', row 0: expected a string or null, got a number",
+        ),
+        "boolean for a number": (
+            {"dataframe_records": [{**row, numeric: True}]},
+            "got a boolean",
+        ),
+        "no rows": ({"dataframe_records": []}, "missing column(s)"),
+        "no rows split": (
+            {"dataframe_split": {"columns": list(row), "data": []}},
+            "no rows to score",
+        ),
+        "ragged split": (
+            {"dataframe_split": {"columns": list(row), "data": [[1]]}},
+            "row 0 is not a list of",
+        ),
+        "split without columns": (
+            {"dataframe_split": {"data": [[1]]}},
+            "must be a list of column names",
+        ),
+        "split not an object": ({"dataframe_split": [1]}, "'columns' and 'data'"),
+        "split columns twice": (
+            {"dataframe_split": {"columns": ["a", "a"], "data": [[1, 2]]}},
+            "names a column twice",
+        ),
+        "records not objects": ({"dataframe_records": [1, 2]}, "list of records"),
+        "ragged columnar": (
+            {"inputs": {"a": [1], "b": [1, 2]}},
+            "different lengths",
+        ),
+        "columnar not lists": ({"inputs": {"a": 1}}, "map each column to a list"),
+        "no payload key": ({"rows": [row]}, "unknown key(s) 'rows'"),
+        "two payload keys": (
+            {"inputs": [row], "instances": [row]},
+            "exactly one of",
+        ),
+        "not an object": ([row], "exactly one of"),
+    }
+
+
+CASES = list(bad_payloads(pd.DataFrame({"x": [1.0], "y": ["a"]})))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_payloads_are_400_with_a_message(
+    client: TestClient, features: pd.DataFrame, case: str
+) -> None:
+    payload, message = bad_payloads(features)[case]
+
+    response = post_json(client, payload)
+
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"error_code", "message"}
+    assert message in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "error_code", "message"),
+    [
+        ("application/json", b"{bad", 400, "MALFORMED_REQUEST", "malformed JSON"),
+        ("application/json", b"", 400, "BAD_REQUEST", "body is empty"),
+        ("text/plain", b"{}", 415, "UNSUPPORTED_MEDIA_TYPE", "'text/plain'"),
+        ("", b"{}", 415, "UNSUPPORTED_MEDIA_TYPE", "'(none)'"),
+        ("text/csv", b"a,b\n1,2\n", 400, "INVALID_PARAMETER_VALUE", "missing column"),
+        ("text/csv", b"\n", 400, "INVALID_PARAMETER_VALUE", "no rows"),
+        ("text/csv", b'"\n', 400, "MALFORMED_REQUEST", "malformed CSV"),
+    ],
+)
+def test_bad_bodies_are_4xx_with_a_message(
+    client: TestClient,
+    content_type: str,
+    body: bytes,
+    status: int,
+    error_code: str,
+    message: str,
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+
+    response = client.post("/invocations", content=body, headers=headers)
+
+    assert response.status_code == status
+    assert response.json()["error_code"] == error_code
+    assert message in response.json()["message"]
+
+
+def test_csv_with_text_in_a_number_column_is_400(
+    client: TestClient, features: pd.DataFrame
+) -> None:
+    numeric = features.select_dtypes("number").columns[0]
+    bad = features.astype({numeric: object}).head(2)
+    bad.loc[bad.index[0], numeric] = "heavy"
+
+    response = client.post(
+        "/invocations",
+        content=bad.to_csv(index=False),
+        headers={"Content-Type": "text/csv"},
+    )
+
+    assert response.status_code == 400
+    assert "heavy" in response.json()["message"]
+
+
+def test_csv_header_only_is_400(client: TestClient, features: pd.DataFrame) -> None:
+    response = client.post(
+        "/invocations",
+        content=",".join(features.columns) + "\n",
+        headers={"Content-Type": "text/csv"},
+    )
+
+    assert response.status_code == 400
+    assert "no rows to score" in response.json()["message"]
+
+
+@pytest.mark.parametrize("value", ["maybe", "2"])
+def test_bad_probabilities_flag_is_400(
+    client: TestClient, features: pd.DataFrame, value: str
+) -> None:
+    response = post_json(client, split_payload(features), f"?probabilities={value}")
+
+    assert response.status_code == 400
+    assert "must be true or false" in response.json()["message"]
+
+
+def test_oversized_body_is_413(served: ServedModel, features: pd.DataFrame) -> None:
+    payload = orjson.dumps(split_payload(features))
+    headers = {"Content-Type": "application/json"}
+    with TestClient(create_app(served, max_body_bytes=len(payload) - 1)) as small:
+        declared = small.post("/invocations", content=payload, headers=headers)
+        streamed = small.post(
+            "/invocations", content=iter([payload[:10], payload[10:]]), headers=headers
+        )
+
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+
+
+def test_invalid_content_length_is_400(client: TestClient) -> None:
+    response = client.post(
+        "/invocations",
+        content=b"{}",
+        headers={"Content-Type": "application/json", "Content-Length": "x"},
+    )
+
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "status", "error_code"),
+    [
+        ("GET", "/nowhere", 404, "ENDPOINT_NOT_FOUND"),
+        ("GET", "/invocations", 405, "METHOD_NOT_ALLOWED"),
+        ("POST", "/ping", 405, "METHOD_NOT_ALLOWED"),
+    ],
+)
+def test_unknown_routes_and_methods_answer_json(
+    client: TestClient, method: str, route: str, status: int, error_code: str
+) -> None:
+    response = client.request(method, route)
+
+    assert response.status_code == status
+    assert response.json()["error_code"] == error_code
+    assert route in response.json()["message"]
+
+
+class BrokenEstimator:
+    """An estimator with a bug: it fails on every input."""
+
+    def predict(self, df: pd.DataFrame) -> None:
+        raise RuntimeError("bug in the model")
+
+
+def test_server_error_is_500_and_logged_once(
+    served: ServedModel, features: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = ServedModel(BrokenEstimator(), served.columns, "broken", None)
+    with TestClient(create_app(broken)) as broken_client:
+        response = post_json(broken_client, split_payload(features))
+
+    assert response.status_code == 500
+    assert response.json()["error_code"] == "INTERNAL_ERROR"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    assert "bug in the model" in str(errors[0].exc_info[1])
+
+
+def test_registry_version_of_each_uri_form(tracked_settings: Settings) -> None:
+    name = tracked_settings.tracking.registered_model
+
+    assert registry_version(f"models:/{name}/3") == "3"
+    assert registry_version("runs:/abc/model") is None
+
+
+def test_worker_processes_load_the_model_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tracking_uri: str, champion_uri: str
+) -> None:
+    monkeypatch.setenv(CONFIG_ENVVAR, str(CONFIG_PATH))
+    monkeypatch.setenv(MODEL_ENVVAR, champion_uri)
+    monkeypatch.setenv(f"{ENV_PREFIX}TRACKING__URI", tracking_uri)
+
+    with TestClient(worker_app()) as worker_client:
+        assert worker_client.get("/version").json()["model_uri"] == champion_uri
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("models:/nope@champion", "cannot load model"),
+        ("models:/{name}@nobody", "cannot load model"),
+    ],
+)
+def test_serve_with_a_bad_model_is_one_line_error(
+    tracking_uri: str, tracked_settings: Settings, model: str, message: str
+) -> None:
+    name = tracked_settings.tracking.registered_model
+    env = {f"{ENV_PREFIX}TRACKING__URI": tracking_uri}
+
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--config", str(CONFIG_PATH), "--model", model.format(name=name)],
+        env=env,
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def wait_until_healthy(base_url: str, server: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert server.poll() is None, server.communicate()[1]
+        try:
+            if httpx2.get(f"{base_url}/health").status_code == 200:
+                return
+        except httpx2.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"serve was not healthy within {STARTUP_TIMEOUT_S} s")
+
+
+def test_serve_command_scores_the_demo_data_like_predict(
+    tracking_uri: str, champion_uri: str, served: ServedModel
+) -> None:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        f"{ENV_PREFIX}TRACKING__URI": tracking_uri,
+        f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
+    }
+    model = load_model(champion_uri)
+    demo = read_table(DEMO_DATA, read_dtypes(model))
+    features = demo[[column.name for column in served.columns]]
+    server = subprocess.Popen(
+        [str(CONSOLE_SCRIPT), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_healthy(base_url, server)
+        response = httpx2.post(
+            f"{base_url}/invocations",
+            content=features.to_csv(index=False),
+            headers={"Content-Type": "text/csv"},
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, log = server.communicate(timeout=30)
+
+    assert response.status_code == 200, response.text
+    expected = predict_frame(model, demo, DEMO_DATA).tolist()
+    assert response.json()["predictions"] == expected
+    # uvicorn finishes the requests in flight, then re-raises the signal.
+    assert server.returncode == -signal.SIGTERM, log
+    assert "Application shutdown complete" in log
+    assert '"POST /invocations HTTP/1.1" 200' in log
