@@ -19,6 +19,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import DataType
 
+from ..data import ColumnDtypes
 from ..errors import ModelError
 
 
@@ -148,7 +149,7 @@ def parse_csv(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
     InvalidRequestError
         If the body is not CSV or its columns and values do not match the signature.
     """
-    dtypes = {column.name: column.kind.dtype for column in columns}
+    dtypes: ColumnDtypes = {column.name: column.kind.dtype for column in columns}
     try:
         df = pd.read_csv(io.BytesIO(body), dtype=dtypes)
     except pd.errors.EmptyDataError:
