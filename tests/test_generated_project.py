@@ -131,18 +131,32 @@ class Project:
         return self.run(script, *arguments, extra_env=extra_env)
 
 
+_INSTALLED: dict[str, Project] = {}
+
+
+def installed_project(cookies_session: Any, name: str) -> Project:
+    """Render combination ``name`` and create its environment, once per session.
+
+    The other slow modules take their projects from here too, so no
+    environment is installed twice in one run.
+    """
+    if name not in _INSTALLED:
+        answers = COMBINATIONS[name]
+        interpreter = find_interpreter(answers["python_version"])
+        if interpreter is None:
+            pytest.skip(f"Python {answers['python_version']} is not on this machine")
+        result = cookies_session.bake(extra_context=answers)
+        assert result.exit_code == 0, result.exception
+        created = Project(Path(result.project_path), result.context, find_uv_bin())
+        created.run(created.uv, "sync", "--compile-bytecode", "--python", interpreter)
+        _INSTALLED[name] = created
+    return _INSTALLED[name]
+
+
 @pytest.fixture(scope="session", params=list(COMBINATIONS), ids=list(COMBINATIONS))
 def project(request: pytest.FixtureRequest, cookies_session: Any) -> Project:
-    """Render one combination and create its environment, once per session."""
-    answers = COMBINATIONS[request.param]
-    interpreter = find_interpreter(answers["python_version"])
-    if interpreter is None:
-        pytest.skip(f"Python {answers['python_version']} is not on this machine")
-    result = cookies_session.bake(extra_context=answers)
-    assert result.exit_code == 0, result.exception
-    created = Project(Path(result.project_path), result.context, find_uv_bin())
-    created.run(created.uv, "sync", "--compile-bytecode", "--python", interpreter)
-    return created
+    """Each named combination, rendered and installed once per session."""
+    return installed_project(cookies_session, request.param)
 
 
 def test_environment_uses_the_minimum_python(project: Project) -> None:

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_generated_project import Project, find_interpreter
-from uv import find_uv_bin
+from test_generated_project import Project, installed_project
 
 pytestmark = pytest.mark.slow
 
-COMBINATION = {"task": "classification", "python_version": "3.11"}
+COMBINATION = "classification-py3.11-github"
 SERVER_START_TIMEOUT = 180
 
 
@@ -102,14 +101,7 @@ def postgres_uri() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def project(cookies_session: Any) -> Project:
     """The classification project on Python 3.11, with its environment."""
-    interpreter = find_interpreter(COMBINATION["python_version"])
-    if interpreter is None:
-        pytest.skip(f"Python {COMBINATION['python_version']} is not on this machine")
-    result = cookies_session.bake(extra_context=COMBINATION)
-    assert result.exit_code == 0, result.exception
-    created = Project(Path(result.project_path), result.context, find_uv_bin())
-    created.run(created.uv, "sync", "--compile-bytecode", "--python", interpreter)
-    return created
+    return installed_project(cookies_session, COMBINATION)
 
 
 def wait_for_text(path: Path, text: str, process: subprocess.Popen[bytes]) -> None:

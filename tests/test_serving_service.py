@@ -26,8 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from test_generated_project import Project, find_interpreter, subprocess_environment
-from uv import find_uv_bin
+from test_generated_project import Project, installed_project, subprocess_environment
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +44,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def project(cookies_session: Any) -> Project:
-    """The default project, installed and trained once (champion registered)."""
-    interpreter = find_interpreter("3.11")
-    assert interpreter, "Python 3.11 is this template's reference interpreter"
-    result = cookies_session.bake(extra_context={"init_git": "no"})
-    assert result.exit_code == 0, result.exception
-    created = Project(Path(result.project_path), result.context, find_uv_bin())
-    created.run(created.uv, "sync", "--compile-bytecode", "--python", interpreter)
+    """The default project (serving included), installed and trained once."""
+    created = installed_project(cookies_session, "classification-py3.11-github")
     created.cli("train")
     return created
 
