@@ -141,11 +141,26 @@ def server_url(project: Project, postgres_uri: str) -> Iterator[str]:
         server.wait(timeout=60)
 
 
+def file_state(path: Path) -> tuple[int, int] | None:
+    """Size and modification time of ``path``, or ``None`` if it does not exist."""
+    if not path.exists():
+        return None
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
+
+
 def test_train_gate_predict_against_postgres_backed_server(
-    project: Project, server_url: str
+    project: Project, server_url: str, tmp_path: Path
 ) -> None:
-    env = {"MLFLOW_TRACKING_URI": server_url}
-    weak = {**env, f"{project.package.upper()}_MODEL__MAX_ITER": "1"}
+    prefix = project.package.upper()
+    saved_runs = tmp_path / "saved-runs"
+    env = {
+        "MLFLOW_TRACKING_URI": server_url,
+        f"{prefix}_TRACKING__SAVED_RUNS": str(saved_runs),
+    }
+    weak = {**env, f"{prefix}_MODEL__MAX_ITER": "1"}
+    local_store = project.path / "mlflow.db"
+    local_store_before = file_state(local_store)
 
     first = project.cli("train", extra_env=env)
     second = project.cli("train", extra_env=weak)
@@ -156,7 +171,7 @@ def test_train_gate_predict_against_postgres_backed_server(
     assert "Registered version 1; no champion yet" in first.stdout
     assert "Registered version 2; champion kept" in second.stdout
     assert "Wrote 344 predictions to predictions.csv" in predicted.stdout
-    assert not (project.path / "mlflow.db").exists()
-    runs = list((project.path / "saved-runs").iterdir())
+    assert file_state(local_store) == local_store_before
+    runs = list(saved_runs.iterdir())
     assert len(runs) == 2
     assert all((run / "logged.json").is_file() for run in runs)
