@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     marks.append(time.perf_counter())
     predictions = pipeline.predict(frame[list(pipeline.feature_names_in_)])
     marks.append(time.perf_counter())
-    result = {
+    result: dict[str, object] = {
         "rows": len(frame),
         "import_s": marks[1] - marks[0],
         "load_s": marks[2] - marks[1],

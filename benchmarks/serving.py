@@ -162,7 +162,7 @@ def measure(
             start_new_session=True,
         )
         try:
-            figures = {"startup_s": wait_until_ready(port, process)}
+            figures: dict[str, object] = {"startup_s": wait_until_ready(port, process)}
             for size in SIZES:
                 progress(f"{server.name}: {requests} requests of {size} row(s)")
                 figures[size] = helper(

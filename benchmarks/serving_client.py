@@ -30,7 +30,7 @@ def load(slug: str):
     return mlflow.pyfunc.load_model(MODEL_URI.format(slug=slug))
 
 
-def payloads(slug: str, out_dir: Path) -> dict[str, object]:
+def payloads(slug: str, out_dir: Path) -> dict[str, str]:
     """Write one request body per size; return their paths."""
     import pandas as pd
 
@@ -112,6 +112,7 @@ def main(argv: list[str]) -> None:
     """Run one mode and print its JSON result."""
     slug = Path.cwd().name
     mode, *rest = argv
+    result: dict[str, str] | dict[str, object]
     if mode == "payloads":
         result = payloads(slug, Path(rest[0]))
     elif mode == "inprocess":
