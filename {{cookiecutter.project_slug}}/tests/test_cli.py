@@ -234,6 +234,29 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert __version__ in completed.stdout
 
 
+@pytest.mark.parametrize(
+    ("statement", "not_imported"),
+    [
+        # --help must stay instant: commands import their libraries when run.
+        (f"import {PACKAGE_NAME}.cli", ["pandas", "sklearn", "mlflow"]),
+        # Loading a model imports the module of its estimator, and only needs that.
+        (f"import {PACKAGE_NAME}.{{ cookiecutter.task }}", ["matplotlib"]),
+    ],
+)
+def test_heavy_libraries_are_imported_only_when_needed(
+    statement: str, not_imported: list[str]
+) -> None:
+    report = "import sys; print(*sorted(m for m in sys.modules if '.' not in m))"
+    completed = subprocess.run(
+        [sys.executable, "-c", f"{statement}; {report}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert set(not_imported).isdisjoint(completed.stdout.split())
+
+
 def test_unusable_tracking_uri_is_one_line(
     env: dict[str, str], tracking_uri: str
 ) -> None:
