@@ -239,7 +239,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     [
         # --help must stay instant: commands import their libraries when run.
         (f"import {PACKAGE_NAME}.cli", ["pandas", "sklearn", "mlflow"]),
-        # Loading a model imports the module of its estimator, and only needs that.
+        # Loading a model imports its estimator's module: no plotting library yet.
         (f"import {PACKAGE_NAME}.{{ cookiecutter.task }}", ["matplotlib"]),
     ],
 )
