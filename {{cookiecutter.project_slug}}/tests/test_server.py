@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -54,6 +55,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def sqlite_store(directory: Path) -> str:
+    """Return the URI of the SQLite backend store in ``directory``."""
+    return f"sqlite:///{directory / 'mlflow.db'}"
+
+
+@contextmanager
+def server_in(
+    directory: Path, app_name: str | None = None, auth: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """Run a tracking server whose store, artifacts and log are in ``directory``."""
+    with (
+        (directory / "server.log").open("ab") as log,
+        tracking_server(
+            free_port(),
+            sqlite_store(directory),
+            directory / "artifacts",
+            app_name=app_name,
+            log_file=log,
+            extra_environment=tuple((auth or {}).items()),
+        ) as running,
+    ):
+        yield running
+
+
 @pytest.fixture(autouse=True)
 def _restore_tracking_uri() -> Iterator[None]:
     """Leave MLflow's process-wide tracking URI as the test found it."""
@@ -65,16 +90,7 @@ def _restore_tracking_uri() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One MLflow tracking server for the session, with a SQLite store."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    with (
-        (root / "server.log").open("wb") as log,
-        tracking_server(
-            free_port(),
-            f"sqlite:///{root / 'mlflow.db'}",
-            root / "artifacts",
-            log_file=log,
-        ) as running,
-    ):
+    with server_in(tmp_path_factory.mktemp("mlflow-server")) as running:
         yield running
 
 
@@ -210,13 +226,8 @@ def wait_for_text(path: Path, text: str, timeout: float = 120) -> None:
 def test_server_killed_during_train_then_upload_to_restarted_server(
     tmp_path: Path,
 ) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    artifacts = tmp_path / "artifacts"
     saved_runs = tmp_path / "runs"
-    with (
-        (tmp_path / "server.log").open("ab") as log,
-        tracking_server(free_port(), store, artifacts, log_file=log) as doomed,
-    ):
+    with server_in(tmp_path) as doomed:
         env = {**os.environ, **cli_env(doomed.url, saved_runs)}
         watcher = kill_when_saved(doomed, saved_runs)
         train = subprocess.Popen(
@@ -245,9 +256,9 @@ def test_server_killed_during_train_then_upload_to_restarted_server(
                 "--port",
                 str(port),
                 "--backend-store-uri",
-                store,
+                sqlite_store(tmp_path),
                 "--artifacts-dir",
-                str(artifacts),
+                str(tmp_path / "artifacts"),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -302,17 +313,7 @@ def test_credentials_from_the_environment_reach_the_server_and_nowhere_else(
         "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
     }
     saved_runs = tmp_path / "runs"
-    with (
-        (tmp_path / "server.log").open("wb") as log,
-        tracking_server(
-            free_port(),
-            f"sqlite:///{tmp_path / 'mlflow.db'}",
-            tmp_path / "artifacts",
-            app_name="basic-auth",
-            log_file=log,
-            extra_environment=tuple(auth.items()),
-        ) as secured,
-    ):
+    with server_in(tmp_path, app_name="basic-auth", auth=auth) as secured:
         env = cli_env(secured.url, saved_runs)
         anonymous = invoke(["-v", "train"], env)
         wrong = invoke(
