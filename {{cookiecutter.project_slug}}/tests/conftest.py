@@ -14,13 +14,15 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import tracking, train
+from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.config import (
     Settings,
     TrackingConfig,
     load_config,
 )
 from {{ cookiecutter.package_name }}.data import Split
+from {{ cookiecutter.package_name }}.evaluation import holdout_split
+from {{ cookiecutter.package_name }}.workflows import train
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = PROJECT_ROOT / "config.yaml"
@@ -53,7 +55,7 @@ def demo_frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def split(settings: Settings) -> Split:
     """The configured train/test split of the demo data."""
-    return train.split_data(settings)
+    return holdout_split(settings)
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,18 @@ from sklearn.base import is_classifier
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import {{ cookiecutter.task }} as task
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.data import Split, select_features
 from {{ cookiecutter.package_name }}.errors import DataError
-from {{ cookiecutter.package_name }}.train import fit_pipeline
+from {{ cookiecutter.package_name }}.model import TASK
+from {{ cookiecutter.package_name }}.workflows.train import fit_pipeline
 
 
 def primary_score(
     pipeline: Pipeline | DummyClassifier | DummyRegressor, split: Split
 ) -> float:
     predictions = pipeline.predict(split.test.features)
-    return task.compute_metrics(split.test.target, predictions)[task.PRIMARY_METRIC]
+    return TASK.compute_metrics(split.test.target, predictions)[TASK.PRIMARY_METRIC]
 
 
 def test_same_seed_gives_identical_predictions(
@@ -41,7 +41,7 @@ def test_beats_a_dummy_baseline(fitted_pipeline: Pipeline, split: Split) -> None
     model_score = primary_score(fitted_pipeline, split)
     baseline_score = primary_score(baseline, split)
 
-    if task.GREATER_IS_BETTER:
+    if TASK.GREATER_IS_BETTER:
         assert model_score > baseline_score * 1.2
     else:
         assert model_score < baseline_score * 0.8

@@ -11,11 +11,11 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from {{ cookiecutter.package_name }}.classification import (
+from {{ cookiecutter.package_name }}.model.task import (
+    ESTIMATOR,
     GREATER_IS_BETTER,
     PRIMARY_METRIC,
     GradientBoostedClassifier,
-    build_estimator,
     compute_metrics,
     evaluation_metrics,
     evaluation_plots,
@@ -99,11 +99,16 @@ def test_splits_are_stratified_on_labels() -> None:
     assert stratify_by(y) is y
 
 
-def test_build_estimator_passes_params() -> None:
-    estimator = build_estimator({"learning_rate": 0.05, "random_state": 1}, 42)
+def test_booster_gets_every_hyperparameter() -> None:
+    X, y = make_classification(n_samples=60, random_state=0)
+    estimator = GradientBoostedClassifier(
+        learning_rate=0.05, max_iter=7, random_state=1
+    ).fit(X, y)
 
-    assert estimator.learning_rate == 0.05
-    assert estimator.random_state == 42
+    hyperparameters = estimator.get_params().items()
+
+    assert estimator.booster_.get_params().items() >= hyperparameters
+    assert ESTIMATOR is GradientBoostedClassifier
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

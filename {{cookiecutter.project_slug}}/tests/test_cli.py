@@ -240,7 +240,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
         # --help must stay instant: commands import their libraries when run.
         (f"import {PACKAGE_NAME}.cli", ["pandas", "sklearn", "mlflow"]),
         # Loading a model imports its estimator's module: no plotting library yet.
-        (f"import {PACKAGE_NAME}.{{ cookiecutter.task }}", ["matplotlib"]),
+        (f"import {PACKAGE_NAME}.model.task", ["matplotlib"]),
     ],
 )
 def test_heavy_libraries_are_imported_only_when_needed(

@@ -16,7 +16,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from {{ cookiecutter.package_name }}.features import OutlierClipper
+from {{ cookiecutter.package_name }}.model.features import OutlierClipper
 
 
 @parametrize_with_checks([OutlierClipper()])  # type: ignore[untyped-decorator]

@@ -3,8 +3,8 @@ from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.data import Split
-from {{ cookiecutter.package_name }}.features import OutlierClipper
-from {{ cookiecutter.package_name }}.pipeline import build_pipeline
+from {{ cookiecutter.package_name }}.model.features import OutlierClipper
+from {{ cookiecutter.package_name }}.model.pipeline import build_pipeline
 
 
 def test_pipeline_is_built_from_configuration(settings: Settings) -> None:

@@ -12,13 +12,10 @@ from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.data import count_rows
 from {{ cookiecutter.package_name }}.errors import DataError
-from {{ cookiecutter.package_name }}.predict import (
-    PREDICTION_COLUMN,
-    count_rows,
-    load_model,
-    predict_file,
-)
+from {{ cookiecutter.package_name }}.tracking.artifacts import load_model
+from {{ cookiecutter.package_name }}.workflows.predict import PREDICTION_COLUMN, predict_file
 
 from .conftest import DEMO_DATA
 

@@ -11,9 +11,10 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from {{ cookiecutter.package_name }} import provenance
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.train import TrainingResult
+from {{ cookiecutter.package_name }}.errors import hide_credentials
+from {{ cookiecutter.package_name }}.tracking import provenance
+from {{ cookiecutter.package_name }}.workflows.train import TrainingResult
 
 GIT = shutil.which("git") or "git"
 
@@ -97,8 +98,8 @@ def test_project_root_is_found_above_the_package() -> None:
         ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
     ],
 )
-def test_redact_uri(uri: str, expected: str) -> None:
-    assert provenance.redact_uri(uri) == expected
+def test_credentials_are_hidden(uri: str, expected: str) -> None:
+    assert hide_credentials(uri) == expected
 
 
 def test_resolved_config_carries_no_credentials(settings: Settings) -> None:

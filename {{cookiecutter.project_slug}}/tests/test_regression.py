@@ -11,11 +11,11 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from {{ cookiecutter.package_name }}.regression import (
+from {{ cookiecutter.package_name }}.model.task import (
+    ESTIMATOR,
     GREATER_IS_BETTER,
     PRIMARY_METRIC,
     GradientBoostedRegressor,
-    build_estimator,
     compute_metrics,
     evaluation_metrics,
     evaluation_plots,
@@ -82,11 +82,14 @@ def test_splits_are_not_stratified() -> None:
     assert stratify_by(pd.Series([0.5, 1.5])) is None
 
 
-def test_build_estimator_passes_params() -> None:
-    estimator = build_estimator({"learning_rate": 0.05, "random_state": 1}, 42)
+def test_booster_gets_every_hyperparameter() -> None:
+    X, y = make_regression(n_samples=60, random_state=0)
+    estimator = GradientBoostedRegressor(learning_rate=0.05, random_state=1)
+    estimator.fit(X, y)
+    hyperparameters = estimator.get_params().items()
 
-    assert estimator.learning_rate == 0.05
-    assert estimator.random_state == 42
+    assert estimator.booster_.get_params().items() >= hyperparameters
+    assert ESTIMATOR is GradientBoostedRegressor
 
 
 def test_evaluation_metrics_and_plots() -> None:

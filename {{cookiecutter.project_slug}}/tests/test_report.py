@@ -10,12 +10,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import {{ cookiecutter.task }} as task
-from {{ cookiecutter.package_name }} import report
-from {{ cookiecutter.package_name }}.card import CARD_ARTIFACT, markdown_table
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.data import Dataset, Split
-from {{ cookiecutter.package_name }}.train import TrainingResult
+from {{ cookiecutter.package_name }}.evaluation import report
+from {{ cookiecutter.package_name }}.evaluation.card import CARD_ARTIFACT, markdown_table
+from {{ cookiecutter.package_name }}.model import TASK
+from {{ cookiecutter.package_name }}.workflows.train import TrainingResult
 
 
 def test_one_slice_per_value_including_missing(
@@ -33,7 +33,7 @@ def test_one_slice_per_value_including_missing(
     expected = features["sex"].fillna(report.MISSING_VALUE).value_counts()
     assert dict(zip(slices["value"], slices["rows"], strict=True)) == expected.to_dict()
     assert list(slices.columns[:3]) == ["column", "value", "rows"]
-    assert task.PRIMARY_METRIC in slices.columns
+    assert TASK.PRIMARY_METRIC in slices.columns
 
 
 def test_no_slice_columns_give_an_empty_table(
@@ -54,12 +54,12 @@ def test_slice_metric_values_skip_undefined_scores(
     fitted_pipeline: Pipeline, split: Split
 ) -> None:
     slices = report.slice_metrics(fitted_pipeline, split.test, ["island"])
-    slices.loc[0, task.PRIMARY_METRIC] = np.nan
+    slices.loc[0, TASK.PRIMARY_METRIC] = np.nan
 
     values = report.slice_metric_values(slices)
 
     first = str(slices.loc[0, "value"])
-    assert f"slice/island/{first}/{task.PRIMARY_METRIC}" not in values
+    assert f"slice/island/{first}/{TASK.PRIMARY_METRIC}" not in values
     assert (
         len(values)
         == slices.drop(columns=["column", "value", "rows"]).notna().sum().sum()
@@ -84,7 +84,7 @@ def test_run_logs_metrics_slices_plots_and_card(
 
     assert {f"test_{name}" for name in trained.metrics} <= set(run.data.metrics)
     assert any(name.startswith("slice/") for name in run.data.metrics)
-    figures = task.evaluation_plots(
+    figures = TASK.evaluation_plots(
         fitted_pipeline, split.test.features, split.test.target
     )
     assert artifacts == {f"{report.PLOTS_DIRECTORY}/{name}" for name in figures}

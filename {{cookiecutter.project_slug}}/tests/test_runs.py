@@ -7,8 +7,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import {{ cookiecutter.task }} as task
-from {{ cookiecutter.package_name }} import runs, tracking
 from {{ cookiecutter.package_name }}.config import (
     ENV_PREFIX,
     Settings,
@@ -21,7 +19,9 @@ from {{ cookiecutter.package_name }}.errors import (
     ModelError,
     hide_credentials,
 )
-from {{ cookiecutter.package_name }}.train import TrainingResult, upload
+from {{ cookiecutter.package_name }}.model import TASK
+from {{ cookiecutter.package_name }}.tracking import connection, runs
+from {{ cookiecutter.package_name }}.workflows.train import TrainingResult, upload
 
 from .conftest import CONFIG_PATH, with_tracking
 
@@ -55,7 +55,7 @@ def test_connect_refuses_credentials_in_mlflow_tracking_uri(
     config = TrackingConfig(experiment="e", registered_model="m")
 
     with pytest.raises(ConfigError, match=r"http://\*\*\*@127\.0\.0\.1:9") as caught:
-        tracking.connect(config)
+        connection.connect(config)
     assert "s3cret" not in str(caught.value)
 
 
@@ -64,24 +64,24 @@ def test_request_limits_config_then_environment_then_default(
 ) -> None:
     config = TrackingConfig(experiment="e", registered_model="m")
     configured = config.model_copy(update={"request_timeout": 9, "request_retries": 0})
-    monkeypatch.delenv(tracking.TIMEOUT_ENVVAR, raising=False)
-    monkeypatch.delenv(tracking.RETRIES_ENVVAR, raising=False)
-    assert tracking.request_limits(config) == (
-        tracking.DEFAULT_REQUEST_TIMEOUT,
-        tracking.DEFAULT_REQUEST_RETRIES,
+    monkeypatch.delenv(connection.TIMEOUT_ENVVAR, raising=False)
+    monkeypatch.delenv(connection.RETRIES_ENVVAR, raising=False)
+    assert connection.request_limits(config) == (
+        connection.DEFAULT_REQUEST_TIMEOUT,
+        connection.DEFAULT_REQUEST_RETRIES,
     )
-    monkeypatch.setenv(tracking.TIMEOUT_ENVVAR, "20")
-    monkeypatch.setenv(tracking.RETRIES_ENVVAR, "2")
-    assert tracking.request_limits(config) == (20, 2)
-    assert tracking.request_limits(configured) == (9, 0)
+    monkeypatch.setenv(connection.TIMEOUT_ENVVAR, "20")
+    monkeypatch.setenv(connection.RETRIES_ENVVAR, "2")
+    assert connection.request_limits(config) == (20, 2)
+    assert connection.request_limits(configured) == (9, 0)
 
 
 def test_bad_request_limit_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(tracking.TIMEOUT_ENVVAR, "soon")
+    monkeypatch.setenv(connection.TIMEOUT_ENVVAR, "soon")
     config = TrackingConfig(experiment="e", registered_model="m")
 
     with pytest.raises(ConfigError, match="MLFLOW_HTTP_REQUEST_TIMEOUT"):
-        tracking.request_limits(config)
+        connection.request_limits(config)
 
 
 def test_saved_run_round_trips(
@@ -141,7 +141,7 @@ def test_upload_logs_a_saved_run_once(
         tracked_settings, str(tracked_settings.tracking.uri), "upload-test"
     )
     predictions = fitted_pipeline.predict(split.test.features)
-    metrics = task.compute_metrics(split.test.target, predictions)
+    metrics = TASK.compute_metrics(split.test.target, predictions)
     saved = runs.save_run(settings, fitted_pipeline, metrics, split, ORIGIN)
 
     result = upload(settings, saved.path)

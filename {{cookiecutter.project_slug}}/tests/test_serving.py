@@ -20,22 +20,19 @@ from {{ cookiecutter.package_name }} import __version__
 from {{ cookiecutter.package_name }}.cli import cli
 from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.data import read_table
-from {{ cookiecutter.package_name }}.predict import (
-    load_model,
-    predict_frame,
-    read_dtypes,
-)
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.serving.model import (
     ServedModel,
     load_served_model,
     registry_version,
 )
-from {{ cookiecutter.package_name }}.serving.server import (
+from {{ cookiecutter.package_name }}.serving.runner import (
     CONFIG_ENVVAR,
     MODEL_ENVVAR,
     worker_app,
 )
+from {{ cookiecutter.package_name }}.tracking.artifacts import load_model, read_dtypes
+from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
 
 from .conftest import CONFIG_PATH, DEMO_DATA
 from .test_cli import CONSOLE_SCRIPT

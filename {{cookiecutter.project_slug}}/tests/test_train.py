@@ -9,16 +9,18 @@ import yaml
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import {{ cookiecutter.task }} as task
 from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.data import Split
 from {{ cookiecutter.package_name }}.errors import DataError, ModelError
-from {{ cookiecutter.package_name }}.evaluate import evaluate
-from {{ cookiecutter.package_name }}.features import OutlierClipper
-from {{ cookiecutter.package_name }}.lifecycle import rollback
-from {{ cookiecutter.package_name }}.predict import load_model, predict_frame
-from {{ cookiecutter.package_name }}.train import TrainingResult, train
+from {{ cookiecutter.package_name }}.model import TASK, task
+from {{ cookiecutter.package_name }}.model.features import OutlierClipper
+from {{ cookiecutter.package_name }}.tracking import artifacts, connection, provenance
+from {{ cookiecutter.package_name }}.tracking.artifacts import load_model
+from {{ cookiecutter.package_name }}.tracking.registry import rollback
+from {{ cookiecutter.package_name }}.workflows.evaluate import evaluate
+from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
+from {{ cookiecutter.package_name }}.workflows.train import TrainingResult, train
 
 from .conftest import DEMO_DATA, with_tracking
 
@@ -53,7 +55,7 @@ def test_run_records_params_metrics_config_and_signature(
 
     assert run.data.params["seed"] == str(tracked_settings.seed)
     assert run.data.params["model.max_iter"] == str(tracked_settings.model.max_iter)
-    assert run.data.metrics[f"test_{task.PRIMARY_METRIC}"] == trained.score
+    assert run.data.metrics[f"test_{TASK.PRIMARY_METRIC}"] == trained.score
     assert run.data.tags["promotion.promoted"] == "true"
     config = mlflow.artifacts.load_text(f"runs:/{trained.run_id}/config.yaml")
     assert yaml.safe_load(config)["seed"] == tracked_settings.seed
@@ -123,7 +125,7 @@ def test_evaluate_on_another_labelled_file(
 ) -> None:
     metrics = evaluate(tracked_settings, data_path=DEMO_DATA)
 
-    assert task.PRIMARY_METRIC in metrics
+    assert TASK.PRIMARY_METRIC in metrics
     assert set(metrics) <= set(trained.metrics)
 
 
@@ -146,14 +148,14 @@ def test_wrong_type_is_a_data_error(champion_uri: str, split: Split) -> None:
 
 
 def test_trusted_types_name_the_project_classes(fitted_pipeline: Pipeline) -> None:
-    names = tracking.trusted_types(fitted_pipeline)
+    names = artifacts.trusted_types(fitted_pipeline)
 
     assert f"{OutlierClipper.__module__}.OutlierClipper" in names
     assert any(name.startswith(f"{task.__name__}.") for name in names)
 
 
 def test_flatten_joins_nested_keys() -> None:
-    assert tracking.flatten({"a": 1, "b": {"c": 2, "d": {"e": 3}}}) == {
+    assert provenance.flatten({"a": 1, "b": {"c": 2, "d": {"e": 3}}}) == {
         "a": 1,
         "b.c": 2,
         "b.d.e": 3,
@@ -182,7 +184,7 @@ def test_tracking_uri_precedence(
 ) -> None:
     unset = tracked_settings.tracking.model_copy(update={"uri": None})
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert tracking.tracking_uri(unset) == tracking.DEFAULT_TRACKING_URI
+    assert tracking.tracking_uri(unset) == connection.DEFAULT_TRACKING_URI
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert tracking.tracking_uri(unset) == "http://127.0.0.1:5000"
     assert (

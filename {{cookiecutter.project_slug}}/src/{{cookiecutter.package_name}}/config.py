@@ -195,14 +195,14 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """Read the YAML mapping at ``path``, raising ``ConfigError`` if unusable."""
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file not found: {path}") from error
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read config file {path}: {error}") from None
+        raise ConfigError(f"cannot read config file {path}: {error}") from error
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from error
     if not isinstance(content, dict):
         raise ConfigError(f"config file {path} must contain a mapping of settings")
     return content
@@ -232,7 +232,7 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Settings:
         settings = Settings(**values)
     except ValidationError as error:
         message = describe_validation_error(error)
-        raise ConfigError(f"invalid configuration in {path}: {message}") from None
+        raise ConfigError(f"invalid configuration in {path}: {message}") from error
     data = settings.data.model_copy(update={"path": path.parent / settings.data.path})
     saved_runs = path.parent / settings.tracking.saved_runs
     tracking = settings.tracking.model_copy(update={"saved_runs": saved_runs})

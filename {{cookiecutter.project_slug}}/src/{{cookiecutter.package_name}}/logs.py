@@ -39,7 +39,7 @@ def read_log_config(path: Path | None) -> dict[str, Any]:
     try:
         config = yaml.safe_load(source.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read log config {source}: {error}") from None
+        raise ConfigError(f"cannot read log config {source}: {error}") from error
     if not isinstance(config, dict):
         raise ConfigError(f"log config {source} must be a mapping")
     return config
@@ -66,4 +66,4 @@ def configure_logging(
     try:
         logging.config.dictConfig(config)
     except (ValueError, TypeError, AttributeError, ImportError) as error:
-        raise ConfigError(f"invalid log config: {error}") from None
+        raise ConfigError(f"invalid log config: {error}") from error

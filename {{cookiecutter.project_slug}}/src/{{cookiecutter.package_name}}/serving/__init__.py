@@ -1,48 +1,21 @@
-"""HTTP scoring service: the ``serve`` command and the application behind it.
+"""Serving: the HTTP scoring service behind the ``serve`` command.
 
-This module imports only Click, so that the CLI's ``--help`` stays instant;
-the web stack and the model are imported when the command runs.
+``inputs`` turns requests of MLflow's scoring protocol into checked data
+frames; ``model`` holds the loaded model; ``app`` answers the routes;
+``openapi`` describes them; ``runner`` runs the application under uvicorn.
 """
 
-from __future__ import annotations
+from .app import create_app
+from .inputs import InvalidRequestError, parse_csv, parse_json
+from .model import ServedModel, load_served_model
+from .runner import run
 
-from pathlib import Path
-
-import click
-
-from ..cli import config_option, model_option
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
-
-
-@click.command()
-@config_option
-@model_option
-@click.option(
-    "--host",
-    default=DEFAULT_HOST,
-    show_default=True,
-    help="Interface to bind; 0.0.0.0 exposes the service to the network.",
-)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_PORT,
-    show_default=True,
-    help="TCP port to listen on.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Server processes, each holding its own copy of the model.",
-)
-def serve(
-    config_path: Path, model_uri: str | None, host: str, port: int, workers: int
-) -> None:
-    """Serve a model over HTTP with MLflow's scoring protocol (POST /invocations)."""
-    from .server import run  # noqa: PLC0415 (keeps --help free of the web stack)
-
-    run(config_path, model_uri, host=host, port=port, workers=workers)
+__all__ = [
+    "InvalidRequestError",
+    "ServedModel",
+    "create_app",
+    "load_served_model",
+    "parse_csv",
+    "parse_json",
+    "run",
+]

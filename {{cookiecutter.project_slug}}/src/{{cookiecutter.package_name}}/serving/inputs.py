@@ -19,7 +19,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import DataType
 
-from ..data import ColumnDtypes
+from ..data.tables import ColumnDtypes
 from ..errors import ModelError
 
 
@@ -126,7 +126,7 @@ def parse_json(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
     except orjson.JSONDecodeError as error:
         raise InvalidRequestError(
             f"malformed JSON: {error}", "MALFORMED_REQUEST"
-        ) from None
+        ) from error
     if not isinstance(document, dict):
         raise InvalidRequestError(_expected_keys_message(), "MALFORMED_REQUEST")
     unknown = sorted(set(document).difference(PAYLOAD_KEYS))
@@ -152,13 +152,13 @@ def parse_csv(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
     dtypes: ColumnDtypes = {column.name: column.kind.dtype for column in columns}
     try:
         df = pd.read_csv(io.BytesIO(body), dtype=dtypes)
-    except pd.errors.EmptyDataError:
-        raise InvalidRequestError("the request has no rows to score") from None
+    except pd.errors.EmptyDataError as error:
+        raise InvalidRequestError("the request has no rows to score") from error
     except (ValueError, pd.errors.ParserError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InvalidRequestError(
             f"malformed CSV: {message}", "MALFORMED_REQUEST"
-        ) from None
+        ) from error
     _check_names([str(name) for name in df.columns], columns)
     if df.empty:
         raise InvalidRequestError("the request has no rows to score")
@@ -255,10 +255,10 @@ def _checked_array(column: Column, values: Sequence[object]) -> np.ndarray[Any, 
         return np.array([np.nan if v is None else v for v in values], dtype=object)
     try:
         return np.array(values, dtype=kind.dtype)
-    except OverflowError:
+    except OverflowError as error:
         raise InvalidRequestError(
             f"column {column.name!r}: a number is out of range"
-        ) from None
+        ) from error
 
 
 def _json_type(value: object) -> str:

@@ -11,10 +11,12 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from .. import __version__, tracking
+from .. import __version__
 from ..config import Settings
 from ..errors import ModelError, first_line
-from ..predict import load_model
+from ..tracking.artifacts import load_model
+from ..tracking.connection import connect
+from ..tracking.registry import champion_uri
 from .inputs import Column, signature_columns
 
 REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(@(?P<alias>.+)|/(?P<version>\d+))")
@@ -85,7 +87,7 @@ def registry_version(uri: str) -> str | None:
     try:
         found = MlflowClient().get_model_version_by_alias(match["name"], match["alias"])
     except MlflowException as error:
-        raise ModelError(f"cannot resolve {uri!r}: {first_line(error)}") from None
+        raise ModelError(f"cannot resolve {uri!r}: {first_line(error)}") from error
     return str(found.version)
 
 
@@ -101,12 +103,12 @@ def load_served_model(settings: Settings, model_uri: str | None) -> ServedModel:
         If there is no model at ``uri``, it is not a scikit-learn model, or its
         signature has no named columns.
     """
-    tracking.connect(settings.tracking)
-    uri = model_uri or tracking.champion_uri(settings.tracking)
+    connect(settings.tracking)
+    uri = model_uri or champion_uri(settings.tracking)
     model = load_model(uri)
     try:
         estimator = model.get_raw_model()  # type: ignore[no-untyped-call]
     except MlflowException as error:
-        raise ModelError(f"cannot serve {uri!r}: {first_line(error)}") from None
+        raise ModelError(f"cannot serve {uri!r}: {first_line(error)}") from error
     columns = signature_columns(model.metadata.signature)
     return ServedModel(estimator, columns, uri, registry_version(uri))

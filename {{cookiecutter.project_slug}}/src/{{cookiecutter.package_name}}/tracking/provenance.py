@@ -14,18 +14,19 @@ import platform
 import shutil
 import subprocess
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import mlflow
 from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 
-from . import __version__
-from .config import Settings
-from .data import Dataset, Split
+from .. import __version__
+from ..config import Settings
+from ..data import Dataset, Split
+from ..errors import hide_credentials
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 LOCK_FILE_NAME = "uv.lock"
 CONFIG_ARTIFACT = "config.yaml"
 MISSING = "none"
@@ -98,22 +99,31 @@ def environment_tags() -> dict[str, str]:
     }
 
 
-def redact_uri(uri: str) -> str:
-    """Return ``uri`` without a user name or password in it."""
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"***@{host}").geturl()
-
-
 def resolved_config(settings: Settings) -> dict[str, Any]:
     """Return the configuration as plain values, with credentials removed."""
     resolved = settings.model_dump(mode="json")
     uri = resolved["tracking"]["uri"]
     if uri is not None:
-        resolved["tracking"]["uri"] = redact_uri(uri)
+        resolved["tracking"]["uri"] = hide_credentials(uri)
     return resolved
+
+
+def flatten(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested settings into ``section.key`` names for MLflow params.
+
+    Examples
+    --------
+    >>> flatten({"seed": 42, "model": {"max_iter": 100}})
+    {'seed': 42, 'model.max_iter': 100}
+    """
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
 
 
 def as_mlflow_dataset(settings: Settings, part: Dataset, name: str) -> PandasDataset:

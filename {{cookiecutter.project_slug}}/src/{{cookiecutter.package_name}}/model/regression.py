@@ -1,14 +1,17 @@
-"""Regression specifics: the model and how it is scored."""
+"""The regression task: the model and how it is scored.
+
+This module keeps the task contract of
+:class:`~{{ cookiecutter.package_name }}.model.contract.Task`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import (
     PredictionErrorDisplay,
@@ -17,11 +20,16 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.utils import Tags
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
+
+from .estimators import BoostedTreesEstimator
+from .plotting import new_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+NAME: Final = "regression"
+"""The name of this task."""
 
 PRIMARY_METRIC: Final = "rmse"
 """Key of :func:`compute_metrics` used to select and compare models."""
@@ -30,60 +38,19 @@ GREATER_IS_BETTER: Final = False
 """Whether a higher :data:`PRIMARY_METRIC` means a better model."""
 
 
-class GradientBoostedRegressor(RegressorMixin, BaseEstimator):
+class GradientBoostedRegressor(RegressorMixin, BoostedTreesEstimator):
     """Gradient-boosted trees regressor: the home of the team's model.
 
     Out of the box this delegates to
-    :class:`~sklearn.ensemble.HistGradientBoostingRegressor`. Put the
-    project's own modelling logic (extra parameters, target transforms,
-    custom losses, ...) here, keeping the scikit-learn estimator contract
-    that the tests in ``tests/test_regression.py`` enforce.
-
-    Parameters
-    ----------
-    learning_rate : float, default=0.1
-        Shrinkage applied to the contribution of each tree.
-    max_iter : int, default=100
-        Maximum number of boosting iterations.
-    max_leaf_nodes : int or None, default=31
-        Maximum number of leaves per tree. None means no limit.
-    min_samples_leaf : int, default=20
-        Minimum number of samples per leaf.
-    l2_regularization : float, default=0.0
-        L2 penalty on the leaf values.
-    random_state : int, RandomState instance or None, default=None
-        Seed for the booster's randomness (early-stopping split, binning
-        subsample). Pass an int for reproducible results.
-
-    Attributes
-    ----------
-    booster_ : HistGradientBoostingRegressor
-        The fitted underlying booster.
-    n_iter_ : int
-        Number of boosting iterations actually run.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during ``fit``. Defined only when ``X`` has
-        feature names that are all strings.
+    :class:`~sklearn.ensemble.HistGradientBoostingRegressor`, with the
+    hyperparameters of
+    :class:`~{{ cookiecutter.package_name }}.model.estimators.BoostedTreesEstimator`.
+    Put the project's own modelling logic (extra parameters, target
+    transforms, custom losses, ...) here, keeping the scikit-learn estimator
+    contract that the tests in ``tests/test_task.py`` enforce.
     """
 
-    def __init__(
-        self,
-        *,
-        learning_rate: float = 0.1,
-        max_iter: int = 100,
-        max_leaf_nodes: int | None = 31,
-        min_samples_leaf: int = 20,
-        l2_regularization: float = 0.0,
-        random_state: int | np.random.RandomState | None = None,
-    ) -> None:
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.random_state = random_state
+    booster_class = HistGradientBoostingRegressor
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> GradientBoostedRegressor:
         """Fit the booster.
@@ -101,15 +68,7 @@ class GradientBoostedRegressor(RegressorMixin, BaseEstimator):
             The fitted regressor.
         """
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", y_numeric=True)
-        self.booster_ = HistGradientBoostingRegressor(
-            learning_rate=self.learning_rate,
-            max_iter=self.max_iter,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            random_state=self.random_state,
-        ).fit(X, y)
-        self.n_iter_ = self.booster_.n_iter_
+        self._fit_booster(X, y)
         return self
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
@@ -125,16 +84,13 @@ class GradientBoostedRegressor(RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Predicted values.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        X = self._validated(X)
         predictions: NDArray[np.float64] = self.booster_.predict(X)
         return predictions
 
-    def __sklearn_tags__(self) -> Tags:
-        """Declare NaN support to scikit-learn."""
-        tags: Tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
+
+ESTIMATOR: Final = GradientBoostedRegressor
+"""The estimator that ends the pipeline."""
 
 
 def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
@@ -151,6 +107,11 @@ def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
     -------
     metrics : dict of str to float
         ``rmse``, ``mae`` and ``r2``.
+
+    Examples
+    --------
+    >>> compute_metrics([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])["mae"]
+    0.666...
     """
     return {
         "rmse": float(root_mean_squared_error(y_true, y_pred)),
@@ -215,19 +176,11 @@ def evaluation_plots(
 def _prediction_error_figure(
     y: pd.Series, predictions: NDArray[np.float64], kind: str
 ) -> Figure:
-    figure = _new_figure()
+    figure = new_figure()
     PredictionErrorDisplay.from_predictions(
         y, predictions, kind=kind, ax=figure.subplots()
     )
     return figure
-
-
-def _new_figure() -> Figure:
-    # Loading a saved model imports this module for its estimator: importing
-    # matplotlib only to plot keeps half a second out of every prediction.
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    return Figure(figsize=(6, 5), layout="constrained")
 
 
 def stratify_by(y: pd.Series) -> pd.Series | None:
@@ -244,24 +197,3 @@ def stratify_by(y: pd.Series) -> pd.Series | None:
         A continuous target cannot be stratified on, so splits are random.
     """
     return None
-
-
-def build_estimator(
-    params: Mapping[str, Any], random_state: int
-) -> GradientBoostedRegressor:
-    """Create an unfitted regressor from configuration.
-
-    Parameters
-    ----------
-    params : mapping of str to any
-        Constructor parameters of :class:`GradientBoostedRegressor`.
-    random_state : int
-        Seed for the regressor. Takes precedence over any ``random_state``
-        in ``params``.
-
-    Returns
-    -------
-    estimator : GradientBoostedRegressor
-        The configured, unfitted regressor.
-    """
-    return GradientBoostedRegressor(**{**params, "random_state": random_state})

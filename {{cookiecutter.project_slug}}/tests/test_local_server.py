@@ -26,16 +26,11 @@ from mlflow.tracking import MlflowClient
 
 from {{ cookiecutter.package_name }}.cli import cli
 from {{ cookiecutter.package_name }}.config import ENV_PREFIX
-from {{ cookiecutter.package_name }}.runs import (
-    LOGGED_FILE,
-    MANIFEST,
-    MODEL_DIR,
-    PARTIAL_PREFIX,
-)
-from {{ cookiecutter.package_name }}.server import (
+from {{ cookiecutter.package_name }}.tracking.local_server import (
     RunningServer,
     tracking_server,
 )
+from {{ cookiecutter.package_name }}.tracking.runs import LOGGED_FILE, MANIFEST, MODEL_DIR
 
 from .conftest import CONFIG_PATH, DEMO_DATA
 
@@ -112,9 +107,7 @@ def saved_runs_in(directory: Path) -> list[Path]:
     """Complete saved runs under ``directory`` (never a partial one)."""
     if not directory.is_dir():
         return []
-    return sorted(
-        path for path in directory.iterdir() if not path.name.startswith(PARTIAL_PREFIX)
-    )
+    return sorted(path for path in directory.iterdir() if not path.name.startswith("."))
 
 
 def assert_fails(output: str, exit_code: int, uri: str) -> str:

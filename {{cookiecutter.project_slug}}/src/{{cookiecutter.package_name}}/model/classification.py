@@ -1,14 +1,17 @@
-"""Classification specifics: the model and how it is scored."""
+"""The classification task: the model and how it is scored.
+
+This module keeps the task contract of
+:class:`~{{ cookiecutter.package_name }}.model.contract.Task`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
@@ -20,12 +23,17 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
+
+from .estimators import BoostedTreesEstimator
+from .plotting import new_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+NAME: Final = "classification"
+"""The name of this task."""
 
 PRIMARY_METRIC: Final = "f1_macro"
 """Key of :func:`compute_metrics` used to select and compare models."""
@@ -37,62 +45,24 @@ BINARY: Final = 2
 """Number of classes of a binary problem, scored on its second class."""
 
 
-class GradientBoostedClassifier(ClassifierMixin, BaseEstimator):
+class GradientBoostedClassifier(ClassifierMixin, BoostedTreesEstimator):
     """Gradient-boosted trees classifier: the home of the team's model.
 
     Out of the box this delegates to
-    :class:`~sklearn.ensemble.HistGradientBoostingClassifier`. Put the
-    project's own modelling logic (extra parameters, target handling,
+    :class:`~sklearn.ensemble.HistGradientBoostingClassifier`, with the
+    hyperparameters of
+    :class:`~{{ cookiecutter.package_name }}.model.estimators.BoostedTreesEstimator`.
+    Put the project's own modelling logic (extra parameters, target handling,
     calibration, ...) here, keeping the scikit-learn estimator contract that
-    the tests in ``tests/test_classification.py`` enforce.
-
-    Parameters
-    ----------
-    learning_rate : float, default=0.1
-        Shrinkage applied to the contribution of each tree.
-    max_iter : int, default=100
-        Maximum number of boosting iterations.
-    max_leaf_nodes : int or None, default=31
-        Maximum number of leaves per tree. None means no limit.
-    min_samples_leaf : int, default=20
-        Minimum number of samples per leaf.
-    l2_regularization : float, default=0.0
-        L2 penalty on the leaf values.
-    random_state : int, RandomState instance or None, default=None
-        Seed for the booster's randomness (early-stopping split, binning
-        subsample). Pass an int for reproducible results.
+    the tests in ``tests/test_task.py`` enforce.
 
     Attributes
     ----------
-    booster_ : HistGradientBoostingClassifier
-        The fitted underlying booster.
     classes_ : ndarray of shape (n_classes,)
         Class labels seen during ``fit``.
-    n_iter_ : int
-        Number of boosting iterations actually run.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during ``fit``. Defined only when ``X`` has
-        feature names that are all strings.
     """
 
-    def __init__(
-        self,
-        *,
-        learning_rate: float = 0.1,
-        max_iter: int = 100,
-        max_leaf_nodes: int | None = 31,
-        min_samples_leaf: int = 20,
-        l2_regularization: float = 0.0,
-        random_state: int | np.random.RandomState | None = None,
-    ) -> None:
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
-        self.l2_regularization = l2_regularization
-        self.random_state = random_state
+    booster_class = HistGradientBoostingClassifier
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> GradientBoostedClassifier:
         """Fit the booster.
@@ -111,17 +81,9 @@ class GradientBoostedClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan")
         check_classification_targets(y)
-        self.booster_ = HistGradientBoostingClassifier(
-            learning_rate=self.learning_rate,
-            max_iter=self.max_iter,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            random_state=self.random_state,
-        ).fit(X, y)
+        self._fit_booster(X, y)
         # Mirror the booster so ``predict_proba`` columns follow ``classes_``.
         self.classes_ = self.booster_.classes_
-        self.n_iter_ = self.booster_.n_iter_
         return self
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
@@ -137,7 +99,7 @@ class GradientBoostedClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Predicted class labels.
         """
-        X = self._validate_input(X)
+        X = self._validated(X)
         predictions: NDArray[Any] = self.booster_.predict(X)
         return predictions
 
@@ -154,23 +116,13 @@ class GradientBoostedClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class, in the order of ``classes_``.
         """
-        X = self._validate_input(X)
+        X = self._validated(X)
         proba: NDArray[np.float64] = self.booster_.predict_proba(X)
         return proba
 
-    def __sklearn_tags__(self) -> Tags:
-        """Declare NaN support to scikit-learn."""
-        tags: Tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
-    def _validate_input(self, X: ArrayLike) -> NDArray[Any]:
-        """Check that the model is fitted and ``X`` matches the training data."""
-        check_is_fitted(self)
-        validated: NDArray[Any] = validate_data(
-            self, X, reset=False, ensure_all_finite="allow-nan"
-        )
-        return validated
+ESTIMATOR: Final = GradientBoostedClassifier
+"""The estimator that ends the pipeline."""
 
 
 def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
@@ -187,6 +139,11 @@ def compute_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
     -------
     metrics : dict of str to float
         ``accuracy``, ``balanced_accuracy`` and ``f1_macro``.
+
+    Examples
+    --------
+    >>> compute_metrics(["a", "b", "b"], ["a", "b", "a"])["accuracy"]
+    0.666...
     """
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -251,7 +208,7 @@ def evaluation_plots(
         ``confusion_matrix.png`` and ``roc_curves.png`` (one curve per class,
         one-vs-rest; the positive class only for two classes), by file name.
     """
-    confusion = _new_figure()
+    confusion = new_figure()
     ConfusionMatrixDisplay.from_predictions(
         y, model.predict(X), labels=model.classes_, ax=confusion.subplots()
     )
@@ -264,7 +221,7 @@ def evaluation_plots(
 def _roc_figure(
     y: pd.Series, proba: NDArray[np.float64], classes: NDArray[Any]
 ) -> Figure:
-    figure = _new_figure()
+    figure = new_figure()
     axes = figure.subplots()
     first = 1 if len(classes) == BINARY else 0
     for column in range(first, len(classes)):
@@ -285,14 +242,6 @@ def _roc_figure(
     return figure
 
 
-def _new_figure() -> Figure:
-    # Loading a saved model imports this module for its estimator: importing
-    # matplotlib only to plot keeps half a second out of every prediction.
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    return Figure(figsize=(6, 5), layout="constrained")
-
-
 def stratify_by(y: pd.Series) -> pd.Series | None:
     """Return the labels to stratify train/test splits on.
 
@@ -307,24 +256,3 @@ def stratify_by(y: pd.Series) -> pd.Series | None:
         ``y`` itself, so every split keeps the class proportions.
     """
     return y
-
-
-def build_estimator(
-    params: Mapping[str, Any], random_state: int
-) -> GradientBoostedClassifier:
-    """Create an unfitted classifier from configuration.
-
-    Parameters
-    ----------
-    params : mapping of str to any
-        Constructor parameters of :class:`GradientBoostedClassifier`.
-    random_state : int
-        Seed for the classifier. Takes precedence over any ``random_state``
-        in ``params``.
-
-    Returns
-    -------
-    estimator : GradientBoostedClassifier
-        The configured, unfitted classifier.
-    """
-    return GradientBoostedClassifier(**{**params, "random_state": random_state})

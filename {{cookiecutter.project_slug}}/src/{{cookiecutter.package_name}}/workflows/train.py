@@ -10,14 +10,22 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
-from . import card, lifecycle, provenance, report, runs, tracking
-from . import {{ cookiecutter.task }} as task
-from .config import Settings
-from .data import Dataset, Split, load_dataset, split_dataset
-from .errors import ModelError
-from .pipeline import build_pipeline
-from .predict import load_model, predict_frame
-from .report import Evaluation
+from ..config import Settings
+from ..data import Dataset
+from ..errors import ModelError
+from ..evaluation import (
+    CARD_ARTIFACT,
+    Evaluation,
+    evaluate_model,
+    holdout_split,
+    log_evaluation,
+    render_card,
+)
+from ..model import TASK, build_pipeline
+from ..tracking import provenance, registry, runs
+from ..tracking.artifacts import load_model, log_model
+from ..tracking.connection import connect, reported_failures
+from .predict import predict_frame
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +43,7 @@ class TrainingResult:
     @property
     def score(self) -> float:
         """The candidate's score on the metric that decides promotion."""
-        return self.metrics[task.PRIMARY_METRIC]
-
-
-def split_data(settings: Settings) -> Split:
-    """Load the configured data and split it reproducibly into train and test."""
-    dataset = load_dataset(settings.data)
-    stratify = task.stratify_by(dataset.target)
-    return split_dataset(dataset, settings.data.test_size, settings.seed, stratify)
+        return self.metrics[TASK.PRIMARY_METRIC]
 
 
 def fit_pipeline(settings: Settings, train: Dataset) -> Pipeline:
@@ -54,7 +55,7 @@ def fit_pipeline(settings: Settings, train: Dataset) -> Pipeline:
 def score_model_uri(uri: str, test: Dataset) -> float:
     """Score the model at ``uri`` on ``test`` with the promotion metric."""
     predictions = predict_frame(load_model(uri), test.features, uri)
-    return task.compute_metrics(test.target, predictions)[task.PRIMARY_METRIC]
+    return TASK.compute_metrics(test.target, predictions)[TASK.PRIMARY_METRIC]
 
 
 def log_run(saved: runs.SavedRun, evaluation: Evaluation, run_id: str) -> str:
@@ -66,12 +67,12 @@ def log_run(saved: runs.SavedRun, evaluation: Evaluation, run_id: str) -> str:
     give the model's signature and input example.
     """
     settings, split = saved.settings, saved.split
-    mlflow.log_params(tracking.flatten(provenance.resolved_config(settings)))
+    mlflow.log_params(provenance.flatten(provenance.resolved_config(settings)))
     tags = provenance.log_provenance(settings, split, saved.provenance)
-    report.log_evaluation(evaluation)
-    model_card = card.render_card(settings, split, evaluation, tags, run_id)
-    mlflow.log_text(model_card, card.CARD_ARTIFACT)
-    return tracking.log_model(saved.pipeline, split.train.features).model_uri
+    log_evaluation(evaluation)
+    model_card = render_card(settings, split, evaluation, tags, run_id)
+    mlflow.log_text(model_card, CARD_ARTIFACT)
+    return log_model(saved.pipeline, split.train.features).model_uri
 
 
 def gate(
@@ -88,18 +89,18 @@ def gate(
     champion it replaced, for a later rollback. Returns the champion's score
     (``None`` if there was no champion) and whether the candidate was promoted.
     """
-    champion = tracking.champion_version(client, settings.tracking)
+    champion = registry.champion_version(client, settings.tracking)
     champion_score = None
     if champion is not None:
-        champion_uri = f"models:/{settings.tracking.registered_model}/{champion}"
+        champion_uri = registry.version_uri(settings.tracking, champion)
         champion_score = score_model_uri(champion_uri, test)
-    promoted = tracking.is_better(score, champion_score, task.GREATER_IS_BETTER)
+    promoted = registry.is_better(score, champion_score, TASK.GREATER_IS_BETTER)
     if promoted:
-        lifecycle.crown(client, settings.tracking, candidate, champion)
+        registry.crown(client, settings.tracking, candidate, champion)
     mlflow.set_tags(
         {
             "promotion.promoted": str(promoted).lower(),
-            "promotion.metric": task.PRIMARY_METRIC,
+            "promotion.metric": TASK.PRIMARY_METRIC,
             "promotion.candidate_score": score,
             "promotion.champion_version": champion or "none",
             "promotion.champion_score": (
@@ -113,12 +114,13 @@ def gate(
 def train(settings: Settings) -> TrainingResult:
     """Train, evaluate on the held-out split, save, log everything, gate promotion.
 
-    The run and its provenance are saved locally (see :mod:`.runs`) before
+    The run and its provenance are saved locally (see
+    :mod:`~{{ cookiecutter.package_name }}.tracking.runs`) before
     MLflow is contacted, so a tracking failure loses nothing. The new version
     is registered in every case; the champion alias moves to it only if it
     beats the current champion, scored on the same test rows.
     """
-    split = split_data(settings)
+    split = holdout_split(settings)
     pipeline = fit_pipeline(settings, split.train)
     evaluation = evaluate_pipeline(settings, pipeline, split.test)
     origin = provenance.provenance_tags(settings)
@@ -130,7 +132,7 @@ def evaluate_pipeline(
     settings: Settings, pipeline: Pipeline, test: Dataset
 ) -> Evaluation:
     """Score ``pipeline`` on ``test``: metrics, slice metrics and plots."""
-    return report.evaluate_model(pipeline, test, settings.evaluation.slice_columns)
+    return evaluate_model(pipeline, test, settings.evaluation.slice_columns)
 
 
 def publish(saved: runs.SavedRun, evaluation: Evaluation) -> TrainingResult:
@@ -142,15 +144,15 @@ def publish(saved: runs.SavedRun, evaluation: Evaluation) -> TrainingResult:
         If MLflow fails; the message says where the saved run is.
     """
     settings = saved.settings
-    with tracking.reported_failures(settings.tracking, saved.path):
-        client = tracking.connect(settings.tracking)
+    with reported_failures(settings.tracking, saved.path):
+        client = connect(settings.tracking)
         mlflow.set_experiment(settings.tracking.experiment)
         with mlflow.start_run() as run:
             run_id = run.info.run_id
             model_uri = log_run(saved, evaluation, run_id)
             name = settings.tracking.registered_model
-            version = tracking.register(client, model_uri, name, run_id)
-            score = evaluation.metrics[task.PRIMARY_METRIC]
+            version = registry.register(client, model_uri, name, run_id)
+            score = evaluation.metrics[TASK.PRIMARY_METRIC]
             champion_score, promoted = gate(
                 client, settings, version, score, saved.split.test
             )

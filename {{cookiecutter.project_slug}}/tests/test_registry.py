@@ -11,18 +11,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from {{ cookiecutter.package_name }} import {{ cookiecutter.task }} as task
 from {{ cookiecutter.package_name }} import tracking
-from {{ cookiecutter.package_name }}.card import export_champion_card
+from {{ cookiecutter.package_name }}.cli.commands import versions_table
 from {{ cookiecutter.package_name }}.config import TrackingConfig
 from {{ cookiecutter.package_name }}.errors import ModelError, ProjectError
-from {{ cookiecutter.package_name }}.lifecycle import (
-    list_versions,
-    promote,
-    rollback,
-    versions_table,
-)
-from {{ cookiecutter.package_name }}.train import TrainingResult
+from {{ cookiecutter.package_name }}.model import TASK
+from {{ cookiecutter.package_name }}.tracking.registry import list_versions, promote, rollback
+from {{ cookiecutter.package_name }}.workflows.model_card import export_champion_card
+from {{ cookiecutter.package_name }}.workflows.train import TrainingResult
 
 
 def champion(config: TrackingConfig) -> str | None:
@@ -99,7 +95,7 @@ def test_versions_newest_first_with_aliases_and_metrics(
 
     assert [summary.version for summary in summaries] == ["3", "2"]
     assert [summary.aliases for summary in summaries] == [(), ("champion",)]
-    assert summaries[0].metrics[task.PRIMARY_METRIC] == trained.score
+    assert summaries[0].metrics[TASK.PRIMARY_METRIC] == trained.score
     assert not any("/" in name for name in summaries[0].metrics)
 
 
@@ -107,15 +103,16 @@ def test_versions_table_puts_the_promotion_metric_first(
     registry: TrackingConfig,
 ) -> None:
     promote(registry, "1")
+    summaries = list_versions(registry, 3)
 
-    lines = versions_table(list_versions(registry, 3)).splitlines()
+    lines = versions_table(summaries, TASK.PRIMARY_METRIC).splitlines()
 
     assert lines[0].split()[:5] == [
         "version",
         "created",
         "(UTC)",
         "aliases",
-        task.PRIMARY_METRIC,
+        TASK.PRIMARY_METRIC,
     ]
     assert len(lines) == 4
     assert lines[3].split()[0] == "1"

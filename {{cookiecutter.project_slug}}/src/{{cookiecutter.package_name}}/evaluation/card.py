@@ -4,28 +4,22 @@ It is written by every training run from what that run knows (data, metrics,
 slices, provenance) and the prose of the ``card`` section of the
 configuration (intended use, limitations), and logged with the run as
 ``model_card.md``. The ``model-card`` command exports the champion's card into
-the documentation.
+the documentation
+(:func:`~{{ cookiecutter.package_name }}.workflows.model_card.export_champion_card`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 import pandas as pd
-from mlflow.artifacts import load_text
-from mlflow.exceptions import MlflowException
 
-from . import {{ cookiecutter.task }} as task
-from . import tracking
-from .config import Settings, TrackingConfig
-from .data import Split
-from .errors import ModelError, ProjectError
-from .lifecycle import get_version, require_champion
+from ..config import Settings, TrackingConfig
+from ..data import Split
+from ..model import TASK
 from .report import Evaluation
 
 CARD_ARTIFACT = "model_card.md"
-TASK_NAME = task.__name__.rpartition(".")[2]
 PROVENANCE_LABELS = {
     "git.commit": "git commit",
     "git.dirty": "uncommitted changes",
@@ -69,12 +63,12 @@ def render_card(
     """Return the Markdown model card of the run ``run_id``.
 
     ``tags`` are the run's provenance tags (see
-    :func:`~{{ cookiecutter.package_name }}.provenance.log_provenance`).
+    :func:`~{{ cookiecutter.package_name }}.tracking.provenance.log_provenance`).
     """
     data = settings.data
     sections = [
         f"# Model card: {settings.tracking.registered_model}",
-        f"{TASK_NAME.capitalize()} model predicting `{data.target}` "
+        f"{TASK.NAME.capitalize()} model predicting `{data.target}` "
         f"from {len(data.features)} features, trained in MLflow run `{run_id}`.",
         "## Intended use",
         settings.card.intended_use,
@@ -119,47 +113,3 @@ def with_version_note(card_text: str, version: str, config: TrackingConfig) -> s
         f" holding `@{config.champion_alias}` when this page was written."
     )
     return f"{title}\n\n{note}\n\n{body}"
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so it is never partial.
-
-    Raises
-    ------
-    ProjectError
-        If the file cannot be written.
-    """
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise ProjectError(f"cannot write {path}: {error.strerror}") from None
-
-
-def export_champion_card(config: TrackingConfig, path: Path) -> str:
-    """Write the champion's model card to ``path``; return the champion's version.
-
-    Raises
-    ------
-    ModelError
-        If the model is unknown, has no champion, or its run logged no card.
-    TrackingError
-        If the tracking server fails.
-    ProjectError
-        If ``path`` cannot be written.
-    """
-    with tracking.reported_failures(config):
-        client = tracking.connect(config)
-        version = require_champion(client, config, ": train one first")
-        run_id = get_version(client, config, version).run_id
-        try:
-            card_text = load_text(f"runs:/{run_id}/{CARD_ARTIFACT}")
-        except (MlflowException, OSError):
-            raise ModelError(
-                f"version {version} of {config.registered_model!r} has no model card"
-                " (its run logged none)"
-            ) from None
-    write_text_atomically(path, with_version_note(card_text, version, config))
-    return version

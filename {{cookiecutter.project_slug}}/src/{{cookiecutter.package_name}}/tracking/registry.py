@@ -1,11 +1,15 @@
-"""The model lifecycle in the registry: which version is champion, and moves.
+"""The model registry: versions, the champion alias, and every move of it.
+
+All registry logic lives here: registering a version, finding the champion,
+the gate's comparison of a candidate with it, moving the alias, the rollback
+history, and listing versions.
 
 The champion alias moves in three ways: the training gate (a better
-candidate), :func:`promote` (a person's choice of version) and
-:func:`rollback` (undo the last move). Every promotion records on the version
-it promotes, as the tag ``<alias>.previous``, which version held the alias
-before it, so a rollback always knows where to go, and repeated rollbacks walk
-back along the chain.
+candidate, see :func:`is_better` and :func:`crown`), :func:`promote` (a
+person's choice of version) and :func:`rollback` (undo the last move). Every
+promotion records on the version it promotes, as the tag
+``<alias>.previous``, which version held the alias before it, so a rollback
+always knows where to go, and repeated rollbacks walk back along the chain.
 """
 
 from __future__ import annotations
@@ -19,10 +23,9 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from . import {{ cookiecutter.task }} as task
-from . import tracking
-from .config import TrackingConfig
-from .errors import ModelError
+from ..config import TrackingConfig
+from ..errors import ModelError
+from .connection import connect, reported_failures, tracking_uri
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,77 @@ class VersionSummary:
     created: datetime
     aliases: tuple[str, ...]
     metrics: dict[str, float]
+
+
+def champion_uri(config: TrackingConfig) -> str:
+    """Return the URI of the model version that holds the champion alias."""
+    return f"models:/{config.registered_model}@{config.champion_alias}"
+
+
+def version_uri(config: TrackingConfig, version: str) -> str:
+    """Return the URI of ``version`` of the configured registered model."""
+    return f"models:/{config.registered_model}/{version}"
+
+
+def register(client: MlflowClient, model_uri: str, name: str, run_id: str) -> str:
+    """Register ``model_uri`` from run ``run_id`` as a new version of ``name``.
+
+    Returns the new version number.
+    """
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    # A tracking server accepts a logged model's URI only with its ID.
+    model_id = model_uri.removeprefix("models:/")
+    model_version = client.create_model_version(
+        name, model_uri, run_id=run_id, model_id=model_id
+    )
+    logger.info("Registered %s version %s", name, model_version.version)
+    return str(model_version.version)
+
+
+def champion_version(client: MlflowClient, config: TrackingConfig) -> str | None:
+    """Return the version holding the champion alias, or ``None`` if no model does."""
+    try:
+        found = client.get_model_version_by_alias(
+            config.registered_model, config.champion_alias
+        )
+    except MlflowException:
+        return None
+    return str(found.version)
+
+
+def is_better(
+    candidate: float, champion: float | None, greater_is_better: bool
+) -> bool:
+    """Return whether ``candidate`` beats ``champion`` (no champion: it does).
+
+    Examples
+    --------
+    >>> is_better(0.91, 0.90, greater_is_better=True)
+    True
+    >>> is_better(12.5, 12.5, greater_is_better=False)
+    False
+    """
+    if champion is None:
+        return True
+    return candidate > champion if greater_is_better else candidate < champion
+
+
+def set_champion(
+    client: MlflowClient, config: TrackingConfig, model_version: str
+) -> None:
+    """Move the champion alias to ``model_version``."""
+    client.set_registered_model_alias(
+        config.registered_model, config.champion_alias, model_version
+    )
+    logger.info(
+        "Moved @%s of %s to version %s",
+        config.champion_alias,
+        config.registered_model,
+        model_version,
+    )
 
 
 def previous_tag(config: TrackingConfig) -> str:
@@ -66,8 +140,8 @@ def check_model(client: MlflowClient, config: TrackingConfig) -> RegisteredModel
             raise
         raise ModelError(
             f"no registered model {config.registered_model!r} at"
-            f" {tracking.tracking_uri(config)}"
-        ) from None
+            f" {tracking_uri(config)}"
+        ) from error
 
 
 def get_version(
@@ -82,7 +156,7 @@ def get_version(
             raise
         raise ModelError(
             f"registered model {config.registered_model!r} has no version {version}"
-        ) from None
+        ) from error
 
 
 def require_champion(client: MlflowClient, config: TrackingConfig, hint: str) -> str:
@@ -94,7 +168,7 @@ def require_champion(client: MlflowClient, config: TrackingConfig, hint: str) ->
         If the registered model does not exist or has no champion.
     """
     check_model(client, config)
-    version = tracking.champion_version(client, config)
+    version = champion_version(client, config)
     if version is None:
         raise ModelError(
             f"registered model {config.registered_model!r} has no"
@@ -117,7 +191,7 @@ def crown(
         previous_tag(config),
         previous or NO_PREVIOUS,
     )
-    tracking.set_champion(client, config, version)
+    set_champion(client, config, version)
 
 
 def promote(config: TrackingConfig, version: str) -> tuple[str | None, str]:
@@ -134,10 +208,10 @@ def promote(config: TrackingConfig, version: str) -> tuple[str | None, str]:
         If the tracking server fails.
     """
     version = parse_version(version)
-    with tracking.reported_failures(config):
-        client = tracking.connect(config)
+    with reported_failures(config):
+        client = connect(config)
         get_version(client, config, version)
-        previous = tracking.champion_version(client, config)
+        previous = champion_version(client, config)
         if previous != version:
             crown(client, config, version, previous)
     return previous, version
@@ -156,8 +230,8 @@ def rollback(config: TrackingConfig) -> tuple[str, str]:
     TrackingError
         If the tracking server fails.
     """
-    with tracking.reported_failures(config):
-        client = tracking.connect(config)
+    with reported_failures(config):
+        client = connect(config)
         current = require_champion(client, config, " to roll back")
         tags = get_version(client, config, current).tags
         previous = tags.get(previous_tag(config), NO_PREVIOUS)
@@ -167,7 +241,7 @@ def rollback(config: TrackingConfig) -> tuple[str, str]:
                 f" earlier @{config.champion_alias}: nothing to roll back to"
             )
         get_version(client, config, previous)
-        tracking.set_champion(client, config, previous)
+        set_champion(client, config, previous)
     return current, previous
 
 
@@ -192,8 +266,8 @@ def list_versions(config: TrackingConfig, limit: int) -> list[VersionSummary]:
     TrackingError
         If the tracking server fails.
     """
-    with tracking.reported_failures(config):
-        client = tracking.connect(config)
+    with reported_failures(config):
+        client = connect(config)
         aliases = check_model(client, config).aliases
         name = config.registered_model
         quote = '"' if "'" in name else "'"
@@ -219,33 +293,3 @@ def list_versions(config: TrackingConfig, limit: int) -> list[VersionSummary]:
             )
             for model_version in found
         ]
-
-
-def versions_table(summaries: list[VersionSummary]) -> str:
-    """Return ``summaries`` as an aligned text table, the promotion metric first."""
-    names = sorted(
-        {name for summary in summaries for name in summary.metrics},
-        key=lambda name: (name != task.PRIMARY_METRIC, name),
-    )
-    header = ["version", "created (UTC)", "aliases", *names]
-    rows = [
-        [
-            summary.version,
-            summary.created.strftime("%Y-%m-%d %H:%M"),
-            ", ".join(f"@{alias}" for alias in summary.aliases) or "-",
-            *(
-                f"{summary.metrics[name]:.4f}" if name in summary.metrics else "-"
-                for name in names
-            ),
-        ]
-        for summary in summaries
-    ]
-    widths = [
-        max(len(row[index]) for row in [header, *rows]) for index in range(len(header))
-    ]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-        ).rstrip()
-        for row in [header, *rows]
-    )

@@ -1,16 +1,17 @@
-"""Evaluation: score a logged model on labelled data."""
+"""Evaluation of a logged model on labelled data."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from . import {{ cookiecutter.task }} as task
-from . import tracking
-from .config import Settings
-from .data import load_dataset
-from .predict import load_configured_model, predict_frame
-from .train import split_data
+from ..config import Settings
+from ..data import load_dataset
+from ..evaluation import holdout_split
+from ..model import TASK
+from ..tracking.artifacts import load_configured_model
+from ..tracking.registry import champion_uri
+from .predict import predict_frame
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,11 @@ def evaluate(
     row of another file with the same columns instead.
     """
     model = load_configured_model(settings, model_uri)
-    uri = model_uri or tracking.champion_uri(settings.tracking)
+    uri = model_uri or champion_uri(settings.tracking)
     if data_path is None:
-        dataset = split_data(settings).test
+        dataset = holdout_split(settings).test
     else:
         dataset = load_dataset(settings.data, data_path)
     logger.info("Scoring %s on %d rows", uri, len(dataset.target))
     predictions = predict_frame(model, dataset.features, data_path or uri)
-    return task.compute_metrics(dataset.target, predictions)
+    return TASK.compute_metrics(dataset.target, predictions)

@@ -11,12 +11,8 @@ nothing is lost and the ``upload`` command logs the saved run later.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,10 +24,12 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 
-from . import tracking
-from .config import Settings, TrackingConfig
-from .data import Dataset, Split, as_text
-from .errors import ModelError, first_line, hide_credentials
+from ..config import Settings, TrackingConfig
+from ..data import Dataset, Split, as_text
+from ..errors import ModelError, first_line, hide_credentials
+from ..files import atomic_path
+from .artifacts import save_model
+from .connection import tracking_uri
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +38,6 @@ MANIFEST = "run.json"
 TRAIN_FILE = "train.parquet"
 TEST_FILE = "test.parquet"
 LOGGED_FILE = "logged.json"
-PARTIAL_PREFIX = ".partial-"
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ def read_dataset(path: Path, target: str, text_columns: list[str]) -> Dataset:
 def write_run(directory: Path, run: SavedRun) -> None:
     """Write every file of ``run`` into the empty ``directory``; manifest last."""
     target = run.settings.data.target
-    tracking.save_model(run.pipeline, run.split.train.features, directory / MODEL_DIR)
+    save_model(run.pipeline, run.split.train.features, directory / MODEL_DIR)
     write_dataset(run.split.train, target, directory / TRAIN_FILE)
     write_dataset(run.split.test, target, directory / TEST_FILE)
     manifest = {
@@ -102,21 +99,17 @@ def save_run(
     """Save a trained run atomically under ``settings.tracking.saved_runs``.
 
     The files are written to a temporary directory next to the final one,
-    which is renamed into place only when all of them are complete.
+    which takes its name only when all of them are complete.
     """
     parent = settings.tracking.saved_runs
     parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=parent))
-    try:
-        run = SavedRun(partial, settings, pipeline, metrics, split, provenance)
+    final = parent / new_run_name()
+    run = SavedRun(final, settings, pipeline, metrics, split, provenance)
+    with atomic_path(final) as partial:
+        partial.mkdir()
         write_run(partial, run)
-        final = parent / new_run_name()
-        os.rename(partial, final)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     logger.info("Saved the trained run in %s", final)
-    return dataclasses.replace(run, path=final)
+    return run
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -129,11 +122,11 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError) as error:
         raise ModelError(
             f"{path} is not a saved run (no readable {MANIFEST}); saved runs are"
             " the directories under tracking.saved_runs"
-        ) from None
+        ) from error
     if not isinstance(manifest, dict):
         raise ModelError(f"{path / MANIFEST} is not a saved-run manifest")
     return manifest
@@ -163,7 +156,9 @@ def load_run(path: Path, tracking_config: TrackingConfig) -> SavedRun:
         )
         pipeline = mlflow.sklearn.load_model(str(path / MODEL_DIR))
     except (KeyError, TypeError, ValueError, OSError, MlflowException) as error:
-        raise ModelError(f"cannot read saved run {path}: {first_line(error)}") from None
+        raise ModelError(
+            f"cannot read saved run {path}: {first_line(error)}"
+        ) from error
     settings = trained_with.model_copy(update={"tracking": tracking_config})
     return SavedRun(path, settings, pipeline, metrics, split, origin)
 
@@ -179,8 +174,7 @@ def logged_as(path: Path) -> dict[str, str] | None:
 
 def mark_logged(run: SavedRun, run_id: str, model_version: str) -> None:
     """Record in the saved run that it was logged as ``run_id``, ``model_version``."""
-    uri = hide_credentials(tracking.tracking_uri(run.settings.tracking))
+    uri = hide_credentials(tracking_uri(run.settings.tracking))
     record = {"run_id": run_id, "model_version": model_version, "tracking_uri": uri}
-    partial = run.path / f"{PARTIAL_PREFIX}{LOGGED_FILE}"
-    write_json(partial, record)
-    os.replace(partial, run.path / LOGGED_FILE)
+    with atomic_path(run.path / LOGGED_FILE) as partial:
+        write_json(partial, record)

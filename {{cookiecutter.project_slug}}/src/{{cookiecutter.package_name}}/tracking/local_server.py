@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .errors import TrackingError, hide_credentials
+from ..errors import TrackingError, hide_credentials
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from . import {{ cookiecutter.task }} as task
-from .config import Settings
+from ..config import Settings
+from .contract import TASK
 from .features import OutlierClipper
 
 
@@ -37,7 +37,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
     The seed in ``settings`` is threaded to every random step, so the same
     configuration and data always give the same model.
     """
-    estimator = task.build_estimator(settings.model.model_dump(), settings.seed)
+    estimator = TASK.ESTIMATOR(
+        **settings.model.model_dump(), random_state=settings.seed
+    )
     return Pipeline(
         [("preprocess", build_preprocessor(settings)), ("model", estimator)]
     ).set_output(transform="pandas")

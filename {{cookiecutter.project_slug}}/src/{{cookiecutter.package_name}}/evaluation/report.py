@@ -13,14 +13,17 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import mlflow
 import pandas as pd
-from matplotlib.figure import Figure
 from sklearn.pipeline import Pipeline
 
-from . import {{ cookiecutter.task }} as task
-from .data import Dataset
+from ..data import Dataset
+from ..model import TASK
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MISSING_VALUE = "(missing)"
 SLICE_TABLE_ARTIFACT = "evaluation/slice_metrics.json"
@@ -56,7 +59,7 @@ def slice_metrics(
                 # Few rows per slice: scikit-learn warns about classes absent
                 # from one, yet the scores it returns remain well defined.
                 warnings.simplefilter("ignore", UserWarning)
-                scores = task.evaluation_metrics(
+                scores = TASK.evaluation_metrics(
                     model, test.features[selected], test.target[selected]
                 )
             records.append(
@@ -78,9 +81,9 @@ def evaluate_model(
 ) -> Evaluation:
     """Score ``model`` on ``test`` overall and per slice, and draw its plots."""
     return Evaluation(
-        metrics=task.evaluation_metrics(model, test.features, test.target),
+        metrics=TASK.evaluation_metrics(model, test.features, test.target),
         slices=slice_metrics(model, test, slice_columns),
-        figures=task.evaluation_plots(model, test.features, test.target),
+        figures=TASK.evaluation_plots(model, test.features, test.target),
     )
 
 

@@ -1,86 +1,38 @@
-"""Command-line interface: thin Click commands over the library functions.
+"""The commands: each parses its arguments and calls one library function.
 
-Heavy libraries (pandas, scikit-learn, MLflow) are imported inside the
-commands, so ``--help`` and ``--version`` answer at once.
+Logging is configured here, by the group, before any command runs; the
+library itself only ever calls ``logging.getLogger(__name__)``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from importlib import import_module
-from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from .errors import ProjectError, TrackingError
+from ..errors import TrackingError
+from .group import ProjectGroup
+from .options import config_option, model_option
 
 if TYPE_CHECKING:
-    from .train import TrainingResult
+    from ..tracking.registry import VersionSummary
+    from ..workflows.train import TrainingResult
 
-CONFIG_ENVVAR = "{{ cookiecutter.package_name | upper }}_CONFIG"
 LOG_FORMAT_ENVVAR = "{{ cookiecutter.package_name | upper }}_LOG_FORMAT"
-# Commands of optional features, by name, and the module of this package that
-# defines each; the project has the module only if it was generated with it.
-OPTIONAL_COMMANDS = {"serve": "serving"}
+# Commands of optional features, by name, and the module of this package's
+# ``cli`` that defines each; the project has the module only if it was
+# generated with the feature.
+OPTIONAL_COMMANDS = {"serve": "serve"}
 
 
-def _optional_module(name: str) -> str | None:
-    """Return the module defining optional command ``name``, if the project has it."""
-    if name not in OPTIONAL_COMMANDS:
-        return None
-    module = f"{__package__}.{OPTIONAL_COMMANDS[name]}"
-    return module if find_spec(module) else None
-
-
-class ProjectGroup(click.Group):
-    """A command group that turns project errors into one-line messages.
-
-    It also offers the optional commands whose modules exist, importing each
-    only when it is listed or run.
-    """
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        """Return the built-in commands and the available optional ones."""
-        optional = [name for name in OPTIONAL_COMMANDS if _optional_module(name)]
-        return sorted([*super().list_commands(ctx), *optional])
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """Return the command called ``cmd_name``, importing an optional one."""
-        module = _optional_module(cmd_name)
-        if module is None:
-            return super().get_command(ctx, cmd_name)
-        command: click.Command = getattr(import_module(module), cmd_name)
-        return command
-
-    def invoke(self, ctx: click.Context) -> Any:  # noqa: ANN401 (Click's signature)
-        """Run the command; a ``ProjectError`` becomes ``Error: ...`` and exit 1."""
-        try:
-            return super().invoke(ctx)
-        except ProjectError as error:
-            raise click.ClickException(str(error)) from error
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="config.yaml",
-    show_default=True,
-    envvar=CONFIG_ENVVAR,
-    help=f"Configuration file (env: {CONFIG_ENVVAR}).",
+@click.group(
+    cls=ProjectGroup,
+    optional_commands=OPTIONAL_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-model_option = click.option(
-    "--model",
-    "model_uri",
-    metavar="URI",
-    help="Model URI or path [default: the registered model's champion].",
-)
-
-
-@click.group(cls=ProjectGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="{{ cookiecutter.project_slug }}")
 @click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
 @click.option("-q", "--quiet", count=True, help="Less log output (repeatable).")
@@ -99,7 +51,7 @@ model_option = click.option(
 )
 def cli(verbose: int, quiet: int, log_config: Path | None, log_format: str) -> None:
     """Train, evaluate and apply the {{ cookiecutter.project_slug }} model."""
-    from .logs import configure_logging
+    from ..logs import configure_logging
 
     # MLflow installs its own log handler on import unless told not to; its
     # records then follow this project's configuration like any other.
@@ -111,8 +63,8 @@ def cli(verbose: int, quiet: int, log_config: Path | None, log_format: str) -> N
 @config_option
 def train(config_path: Path) -> None:
     """Train on the configured data, log to MLflow and gate the champion alias."""
-    from .config import load_config
-    from .train import train as train_model
+    from ..config import load_config
+    from ..workflows.train import train as train_model
 
     _report(train_model(load_config(config_path)))
 
@@ -130,8 +82,8 @@ def upload(run_path: Path, config_path: Path) -> None:
     For runs whose logging failed, e.g. because the tracking server was down;
     they are kept under tracking.saved_runs.
     """
-    from .config import load_config
-    from .train import upload as upload_run
+    from ..config import load_config
+    from ..workflows.train import upload as upload_run
 
     _report(upload_run(load_config(config_path), run_path))
 
@@ -155,7 +107,7 @@ def tracking_server(port: int, backend_store_uri: str, artifacts_dir: Path) -> N
     """Run a local MLflow tracking server on 127.0.0.1 until Ctrl-C."""
     import signal
 
-    from .server import tracking_server as run_server
+    from ..tracking.local_server import tracking_server as run_server
 
     # A service manager stops with SIGTERM: stop the server as on Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -194,8 +146,8 @@ def _promotion_text(result: TrainingResult) -> str:
 )
 def evaluate(config_path: Path, model_uri: str | None, data_path: Path | None) -> None:
     """Print the metrics of a model on labelled data."""
-    from .config import load_config
-    from .evaluate import evaluate as evaluate_model
+    from ..config import load_config
+    from ..workflows.evaluate import evaluate as evaluate_model
 
     metrics = evaluate_model(load_config(config_path), model_uri, data_path)
     for name, value in metrics.items():
@@ -237,9 +189,10 @@ def predict(
     keep_columns: tuple[str, ...],
 ) -> None:
     """Predict every row of INPUT (CSV or Parquet) in chunks, with a progress bar."""
-    from .config import load_config
-    from .data import table_format
-    from .predict import count_rows, load_configured_model, predict_file
+    from ..config import load_config
+    from ..data import count_rows, table_format
+    from ..tracking.artifacts import load_configured_model
+    from ..workflows.predict import predict_file
 
     table_format(output_path)  # a bad output name fails before the slow model load
     model = load_configured_model(load_config(config_path), model_uri)
@@ -266,8 +219,8 @@ def predict(
 @config_option
 def promote(version: str, config_path: Path) -> None:
     """Give VERSION of the registered model the champion alias."""
-    from .config import load_config
-    from .lifecycle import promote as promote_version
+    from ..config import load_config
+    from ..tracking.registry import promote as promote_version
 
     config = load_config(config_path).tracking
     previous, promoted = promote_version(config, version)
@@ -282,8 +235,8 @@ def promote(version: str, config_path: Path) -> None:
 @config_option
 def rollback(config_path: Path) -> None:
     """Give the champion alias back to the version that held it before."""
-    from .config import load_config
-    from .lifecycle import rollback as roll_back
+    from ..config import load_config
+    from ..tracking.registry import rollback as roll_back
 
     config = load_config(config_path).tracking
     current, previous = roll_back(config)
@@ -304,11 +257,12 @@ def rollback(config_path: Path) -> None:
 )
 def versions(config_path: Path, last: int) -> None:
     """List the registered model's versions: aliases and test metrics."""
-    from .config import load_config
-    from .lifecycle import list_versions, versions_table
+    from ..config import load_config
+    from ..model import TASK
+    from ..tracking.registry import list_versions
 
     summaries = list_versions(load_config(config_path).tracking, last)
-    click.echo(versions_table(summaries))
+    click.echo(versions_table(summaries, first_metric=TASK.PRIMARY_METRIC))
 
 
 @cli.command("model-card")
@@ -324,11 +278,41 @@ def versions(config_path: Path, last: int) -> None:
 )
 def model_card(config_path: Path, output_path: Path) -> None:
     """Write the champion's model card (the docs include docs/model_card.md)."""
-    from .card import export_champion_card
-    from .config import load_config
+    from ..config import load_config
+    from ..workflows.model_card import export_champion_card
 
     version = export_champion_card(load_config(config_path).tracking, output_path)
     click.echo(f"Wrote the model card of version {version} to {output_path}")
+
+
+def versions_table(summaries: list[VersionSummary], first_metric: str) -> str:
+    """Return ``summaries`` as an aligned text table, ``first_metric`` first."""
+    names = sorted(
+        {name for summary in summaries for name in summary.metrics},
+        key=lambda name: (name != first_metric, name),
+    )
+    header = ["version", "created (UTC)", "aliases", *names]
+    rows = [
+        [
+            summary.version,
+            summary.created.strftime("%Y-%m-%d %H:%M"),
+            ", ".join(f"@{alias}" for alias in summary.aliases) or "-",
+            *(
+                f"{summary.metrics[name]:.4f}" if name in summary.metrics else "-"
+                for name in names
+            ),
+        ]
+        for summary in summaries
+    ]
+    widths = [
+        max(len(row[index]) for row in [header, *rows]) for index in range(len(header))
+    ]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in [header, *rows]
+    )
 
 
 def main() -> None:

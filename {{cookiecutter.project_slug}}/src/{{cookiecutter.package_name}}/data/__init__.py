@@ -1,0 +1,36 @@
+"""Data: reading tables, checking them at the door, and splitting them for training.
+
+Nothing here knows about models or tracking: the layers above hand in a
+configuration and get checked data frames back.
+"""
+
+from .checks import check_columns, check_numeric, select_features
+from .dataset import Dataset, Split, load_dataset, split_dataset
+from .tables import (
+    ChunkWriter,
+    ColumnDtypes,
+    as_text,
+    count_rows,
+    iter_chunks,
+    read_table,
+    table_format,
+    with_dtypes,
+)
+
+__all__ = [
+    "ChunkWriter",
+    "ColumnDtypes",
+    "Dataset",
+    "Split",
+    "as_text",
+    "check_columns",
+    "check_numeric",
+    "count_rows",
+    "iter_chunks",
+    "load_dataset",
+    "read_table",
+    "select_features",
+    "split_dataset",
+    "table_format",
+    "with_dtypes",
+]

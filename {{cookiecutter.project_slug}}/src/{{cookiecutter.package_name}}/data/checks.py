@@ -1,0 +1,49 @@
+"""Checks at the door: the columns a command needs are there, with usable values.
+
+Every check raises :class:`~{{ cookiecutter.package_name }}.errors.DataError`
+naming the file and the column at fault, so bad data stops a command before
+any model sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from ..config import DataConfig
+from ..errors import DataError
+from .tables import as_text
+
+
+def check_columns(df: pd.DataFrame, required: Sequence[str], source: object) -> None:
+    """Raise ``DataError`` naming every column of ``required`` missing in ``df``."""
+    missing = [column for column in required if column not in df.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {', '.join(missing)}")
+
+
+def check_numeric(df: pd.DataFrame, columns: Sequence[str], source: object) -> None:
+    """Raise ``DataError`` if any of ``columns`` holds non-numeric values."""
+    for column in columns:
+        if not pd.api.types.is_numeric_dtype(df[column]) or pd.api.types.is_bool_dtype(
+            df[column]
+        ):
+            example = df[column].dropna().iloc[0] if df[column].notna().any() else None
+            raise DataError(
+                f"{source}: column {column!r} must be numeric, found {example!r}"
+            )
+
+
+def select_features(
+    df: pd.DataFrame, config: DataConfig, source: object
+) -> pd.DataFrame:
+    """Return the feature columns of ``df`` in configuration order, checked.
+
+    Extra columns are ignored and column order does not matter; a missing
+    column or a non-numeric value in a numeric feature is a ``DataError``.
+    """
+    check_columns(df, config.features, source)
+    check_numeric(df, config.numeric_features, source)
+    features = df[config.features]
+    return as_text(features, config.categorical_features)

@@ -1,0 +1,11 @@
+"""Workflows: the jobs the commands run, each composed from the layers below.
+
+Each job is a module whose function of the same name (or two, for
+``train``) runs it: ``train`` fits, evaluates, saves, logs, registers and
+gates a model (``upload`` logs a saved run later); ``evaluate`` scores a
+logged model on labelled data; ``predict`` applies one to a data frame or to a
+file of any size; ``model_card`` exports the champion's card into the docs.
+The modules are imported on use, so that a job loads only what it needs.
+"""
+
+__all__ = ["evaluate", "model_card", "predict", "train"]
