@@ -2,7 +2,9 @@
 
 Each option value owns whole files (listed in ``OPTION_FILES``); the files of
 every value that was not chosen are deleted, so generated code never carries
-Jinja if-blocks for features the project does not have. With ``init_git``, the
+Jinja if-blocks for features the project does not have. The chosen task's
+files then take fixed names (``FIXED_NAMES``), so code imports them under one
+name whatever the task. With ``init_git``, the
 project becomes a git repository on branch ``main``, with a first commit when
 git knows who the author is. Answers arrive as a JSON document parsed with
 ``json.loads``, never as code.
@@ -23,11 +25,11 @@ from typing import Any
 OPTION_FILES: dict[str, dict[str, list[str]]] = {
     "task": {
         "classification": [
-            "src/{package}/classification.py",
+            "src/{package}/model/classification.py",
             "tests/test_classification.py",
         ],
         "regression": [
-            "src/{package}/regression.py",
+            "src/{package}/model/regression.py",
             "tests/test_regression.py",
         ],
     },
@@ -39,6 +41,7 @@ OPTION_FILES: dict[str, dict[str, list[str]]] = {
     "serving": {
         "yes": [
             "docs/serving.md",
+            "src/{package}/cli/serve.py",
             "src/{package}/serving",
             "tests/test_serving.py",
         ],
@@ -48,6 +51,13 @@ OPTION_FILES: dict[str, dict[str, list[str]]] = {
         "yes": [".dockerignore", "Dockerfile"],
         "no": [],
     },
+}
+# Files of the chosen task that take a name shared by every task, so that code,
+# tests and docs import and cite them the same way, without Jinja:
+# template path -> project path (``{package}`` and ``{task}`` expanded).
+FIXED_NAMES: dict[str, str] = {
+    "src/{package}/model/{task}.py": "src/{package}/model/task.py",
+    "tests/test_{task}.py": "tests/test_task.py",
 }
 INITIAL_BRANCH = "main"
 INITIAL_COMMIT_MESSAGE = "Initial commit from the ml-template"
@@ -62,6 +72,13 @@ def unselected_paths(answers: Mapping[str, Any]) -> Iterator[str]:
                     yield path.format(package=answers["package_name"])
 
 
+def fixed_name_moves(answers: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Yield (template path, project path) for each file that takes a fixed name."""
+    names = {"package": answers["package_name"], "task": answers["task"]}
+    for source, destination in FIXED_NAMES.items():
+        yield source.format(**names), destination.format(**names)
+
+
 def remove_unselected(project: Path, answers: Mapping[str, Any]) -> list[Path]:
     """Delete the unselected files and directories; return what was removed."""
     removed = []
@@ -73,6 +90,12 @@ def remove_unselected(project: Path, answers: Mapping[str, Any]) -> list[Path]:
             path.unlink()
         removed.append(path)
     return removed
+
+
+def move_to_fixed_names(project: Path, answers: Mapping[str, Any]) -> None:
+    """Give the chosen task's files their fixed names."""
+    for source, destination in fixed_name_moves(answers):
+        (project / source).rename(project / destination)
 
 
 def next_steps(answers: Mapping[str, Any]) -> str:
@@ -151,6 +174,7 @@ def main(answers_json: str) -> int:
     answers = json.loads(answers_json)
     project = Path.cwd()
     remove_unselected(project, answers)
+    move_to_fixed_names(project, answers)
     if answers["init_git"] == "yes":
         print(init_repository(project))
     print(next_steps(answers))
