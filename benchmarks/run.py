@@ -10,7 +10,8 @@ CLI start-up (``--help`` against ``python -c pass``), ``train`` on the bundled
 data, and batch prediction of ``--rows`` and ``--rows / 10`` resampled rows by
 the CLI against ``pipeline.predict`` in one process. If ``uv sync`` left no
 bytecode in the environment, the runtime figures are taken again after
-``uv sync --compile-bytecode``. Standard library only; see README.md.
+``uv sync --compile-bytecode``. Standard library only (with ``_common.py``);
+see README.md.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
-import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -32,18 +31,32 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import (
+    LOG_TAIL_CHARS,
+    TRACKING_URI,
+    StepError,
+    champion_uri,
+    check_output,
+    child_environment,
+    find_uv,
+    json_object,
+    log_name,
+    machine_line,
+    progress,
+    render_command,
+    rendered_project,
+    subdirectories,
+    table,
+    venv_bin,
+)
+
 HELPER = Path(__file__).resolve().with_name("inprocess_predict.py")
 DEMO_DATA = Path("data", "penguins.csv")
 SEED = 20261123
 HELP_TARGET_S = 0.15
 RATIO_TARGET = 0.8
 FLAT_MEMORY_LIMIT = 1.10
-CHILD_ENV_DROPPED = ("VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-
-
-class StepError(RuntimeError):
-    """A command the benchmark depends on failed."""
+MIN_ROWS = 20
 
 
 # --------------------------------------------------------------------------
@@ -77,12 +90,7 @@ class Context:
 
     def venv_bin(self, name: str) -> str:
         """Return the path of executable ``name`` in the project's venv."""
-        return str(self.project / ".venv" / "bin" / name)
-
-
-def progress(message: str) -> None:
-    """Print a progress line to stderr."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+        return venv_bin(self.project, name)
 
 
 def spawn(command: Sequence[str], cwd: Path, env: dict[str, str], log: Path) -> Child:
@@ -94,7 +102,7 @@ def spawn(command: Sequence[str], cwd: Path, env: dict[str, str], log: Path) -> 
     """
     with log.open("wb") as output:
         start = time.perf_counter()
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
             command,
             cwd=cwd,
             env=env,
@@ -120,40 +128,12 @@ def run(
 
     Raises ``StepError`` if ``check`` and the command failed.
     """
-    log = ctx.logs / f"{next(ctx.counter):03d}-{name.replace(' ', '_')}.log"
+    log = ctx.logs / f"{next(ctx.counter):03d}-{log_name(name)}.log"
     child = spawn(command, cwd or ctx.project, ctx.env, log)
     if check and child.returncode != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+        tail = log.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:]
         raise StepError(f"{name} failed (exit {child.returncode}); {log}:\n{tail}")
     return child
-
-
-def child_environment() -> dict[str, str]:
-    """Return the environment for every command: no Python downloads by uv.
-
-    The ``VIRTUAL_ENV`` of the ``uv run`` that started this script and any
-    MLflow server settings are dropped, so that the project uses its own
-    ``.venv`` and its local ``mlflow.db``.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in CHILD_ENV_DROPPED}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    return env
-
-
-def find_uv() -> str:
-    """Return the uv executable: the one running us (``$UV``), else the PATH's."""
-    found = os.environ.get("UV") or shutil.which("uv")
-    if not found:
-        raise StepError("uv not found: run this script with `uv run`")
-    return found
-
-
-def output_of(command: Sequence[str], env: dict[str, str]) -> str:
-    """Return the stripped standard output of a quick command."""
-    completed = subprocess.run(
-        command, env=env, capture_output=True, text=True, check=True
-    )
-    return completed.stdout.strip()
 
 
 # --------------------------------------------------------------------------
@@ -171,13 +151,9 @@ class Step:
 
 def render(ctx: Context) -> Step:
     """Render the template with default answers; point ``ctx`` at the project."""
-    before = {path for path in ctx.workdir.iterdir() if path.is_dir()}
-    command = [sys.executable, "-m", "cookiecutter", str(REPO), "--no-input"]
-    child = run(ctx, "render", [*command, "-o", str(ctx.workdir)], cwd=ctx.workdir)
-    created = [p for p in ctx.workdir.iterdir() if p.is_dir() and p not in before]
-    if len(created) != 1:
-        raise StepError(f"expected one rendered project, found {created}")
-    ctx.project = created[0]
+    before = subdirectories(ctx.workdir)
+    child = run(ctx, "render", render_command(ctx.workdir), cwd=ctx.workdir)
+    ctx.project = rendered_project(ctx.workdir, before)
     return Step("render (cookiecutter --no-input)", child.seconds, ok=True)
 
 
@@ -297,7 +273,8 @@ class Runtime:
 
     def inproc_median(self, rows: int, name: str) -> float:
         """Median of field ``name`` of the in-process runs on ``rows`` rows."""
-        return statistics.median(getattr(run, name) for run in self.inproc[rows])
+        runs = self.inproc[rows]
+        return statistics.median(float(getattr(each, name)) for each in runs)
 
     def matches(self) -> bool:
         """Whether every in-process run predicted exactly what the CLI wrote."""
@@ -340,14 +317,14 @@ def inprocess_predict(ctx: Context, source: Path, expected: Path) -> InProcess:
         ctx.venv_bin("python"),
         str(HELPER),
         f"--input={source}",
-        f"--model-uri=models:/{ctx.slug}@champion",
-        "--tracking-uri=sqlite:///mlflow.db",
+        f"--model-uri={champion_uri(ctx.slug)}",
+        f"--tracking-uri={TRACKING_URI}",
         "--config=config.yaml",
         f"--expected={expected}",
         f"--json={report}",
     ]
     run(ctx, "in-process predict", command)
-    return InProcess(**json.loads(report.read_text(encoding="utf-8")))
+    return InProcess(**json_object(report.read_text(encoding="utf-8")))
 
 
 def time_predictions(
@@ -512,21 +489,6 @@ def runtime_rows(r: Runtime, report: Report, slug: str) -> list[Row]:
     ]
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Lay ``rows`` out in columns: the first left-aligned, the others right."""
-    everything = [list(header), *map(list, rows)]
-    widths = [max(len(row[i]) for row in everything) for i in range(len(header))]
-    lines = []
-    for row in everything:
-        cells = [row[0].ljust(widths[0])]
-        cells += [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
 def setup_table(report: Report) -> str:
     """Return the render-to-all-green table, with the total."""
     rows = [
@@ -601,8 +563,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--help-runs", type=int, default=15, help="start-up runs")
     options = parser.parse_args(argv)
     options.small = options.rows // 10
-    if options.rows < 20 or options.repeats < 1 or options.help_runs < 1:
-        parser.error("need --rows >= 20, --repeats >= 1 and --help-runs >= 1")
+    if options.rows < MIN_ROWS or options.repeats < 1 or options.help_runs < 1:
+        parser.error(f"need --rows >= {MIN_ROWS}, --repeats >= 1 and --help-runs >= 1")
     return options
 
 
@@ -631,19 +593,18 @@ def clean_up(workdir: Path, created: bool) -> None:
 
 def header_lines(ctx: Context, options: argparse.Namespace) -> list[str]:
     """Describe the machine, the tools and the settings of this run."""
-    python = ctx.venv_bin("python")
-    versions = output_of(
+    versions = check_output(
         [
-            python,
+            ctx.venv_bin("python"),
             "-c",
             "import sys, importlib.metadata as m; print(sys.version.split()[0], "
             "*(f'{n} {m.version(n)}' for n in "
             "('mlflow', 'scikit-learn', 'pandas')), sep=', ')",
         ],
         ctx.env,
-    )
-    uv_version = output_of([ctx.uv, "--version"], ctx.env)
-    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    ).strip()
+    uv_version = check_output([ctx.uv, "--version"], ctx.env).strip()
+    now = datetime.datetime.now().astimezone()
     flags = ", ".join(
         f"{name}={ctx.env.get(name, '(unset)')}"
         for name in (
@@ -653,7 +614,7 @@ def header_lines(ctx: Context, options: argparse.Namespace) -> list[str]:
         )
     )
     return [
-        f"ml-template benchmarks, {now}, {os.cpu_count()} CPUs, {platform.platform()}",
+        machine_line("ml-template benchmarks", now),
         f"project {ctx.slug}: Python {versions}; {uv_version}",
         f"environment: {flags}",
         f"inputs: {options.small:,} and {options.rows:,} rows resampled (seed {SEED}) "

@@ -15,16 +15,37 @@ import json
 import statistics
 import sys
 import time
+from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
 
 MODEL_URI = "models:/{slug}@champion"
 DEMO_DATA = Path("data", "penguins.csv")
 WARM_UP = 50
 
 
-def load(slug: str):
+def summary(
+    rate: str, latencies: list[float], predictions: list[object]
+) -> dict[str, object]:
+    """Return the rate (named ``rate``), the p50 and p99 latencies, the answers.
+
+    The rate is the number of timed calls divided by the sum of their seconds.
+    """
+    ordered = sorted(latencies)
+    return {
+        rate: len(ordered) / sum(ordered),
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
+        "predictions": predictions,
+    }
+
+
+def load(slug: str) -> PyFuncModel:
     """Load the champion through pyfunc from the project's local store."""
-    import mlflow
+    import mlflow  # noqa: PLC0415 (the client mode needs only the standard library)
 
     mlflow.set_tracking_uri("sqlite:///mlflow.db")
     return mlflow.pyfunc.load_model(MODEL_URI.format(slug=slug))
@@ -32,7 +53,7 @@ def load(slug: str):
 
 def payloads(slug: str, out_dir: Path) -> dict[str, str]:
     """Write one request body per size; return their paths."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 (the client mode needs only the standard library)
 
     model = load(slug)
     names = list(model.metadata.signature.inputs.input_names())
@@ -42,7 +63,9 @@ def payloads(slug: str, out_dir: Path) -> dict[str, str]:
         # Rows 3 and 8 of the demo data hold missing values: include one.
         sample = demo.iloc[[3]] if rows == 1 else demo.sample(rows, random_state=7)
         records = sample.astype(object).where(sample.notna(), None)
-        body = {"dataframe_split": {"columns": names, "data": records.values.tolist()}}
+        body = {
+            "dataframe_split": {"columns": names, "data": records.to_numpy().tolist()}
+        }
         path = out_dir / f"payload_{rows}.json"
         path.write_text(json.dumps(body), encoding="utf-8")
         written[str(rows)] = str(path)
@@ -51,8 +74,8 @@ def payloads(slug: str, out_dir: Path) -> dict[str, str]:
 
 def inprocess(slug: str, payload: Path, repeats: int) -> dict[str, object]:
     """Time ``pipeline.predict`` alone on the payload's rows, one thread."""
-    import pandas as pd
-    from threadpoolctl import threadpool_limits
+    import pandas as pd  # noqa: PLC0415 (the client mode needs only the standard library)
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415 (likewise)
 
     model = load(slug)
     pipeline = model.get_raw_model()
@@ -72,13 +95,7 @@ def inprocess(slug: str, payload: Path, repeats: int) -> dict[str, object]:
         start = time.perf_counter()
         pipeline.predict(df)
         latencies.append(time.perf_counter() - start)
-    latencies.sort()
-    return {
-        "calls_per_s": repeats / sum(latencies),
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-        "predictions": pipeline.predict(df).tolist(),
-    }
+    return summary("calls_per_s", latencies, pipeline.predict(df).tolist())
 
 
 def client(port: int, payload: Path, repeats: int) -> dict[str, object]:
@@ -94,18 +111,12 @@ def client(port: int, payload: Path, repeats: int) -> dict[str, object]:
         response = connection.getresponse()
         answer = response.read()
         elapsed = time.perf_counter() - start
-        if response.status != 200:
+        if response.status != HTTPStatus.OK:
             raise SystemExit(f"HTTP {response.status}: {answer[:300]!r}")
         if index >= WARM_UP:
             latencies.append(elapsed)
     connection.close()
-    latencies.sort()
-    return {
-        "requests_per_s": repeats / sum(latencies),
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-        "predictions": json.loads(answer)["predictions"],
-    }
+    return summary("requests_per_s", latencies, json.loads(answer)["predictions"])
 
 
 def main(argv: list[str]) -> None:
