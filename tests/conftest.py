@@ -1,104 +1,28 @@
-"""Helpers shared by the template's test suite.
+"""Fixtures shared by the template's test suite.
 
 The suite has two tiers. The fast tier (``pytest -m "not slow"``) unit-tests
 the hooks and renders the template without installing anything; the slow tier
 (tests marked ``slow``) installs and exercises generated projects.
 
-The helpers below are plain constants and functions, imported by the tests
-with ``from conftest import ...``; shared fixtures belong in this file too.
+Shared constants and functions live in plain modules next to this file, which
+the test modules import: ``helpers`` (the template, its options and hooks, the
+offline checkers), ``baked`` (a rendered project) and ``installed`` (a
+rendered project with its environment, for the slow tier). No test module
+imports another.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import json
-import subprocess
-import sys
-import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 
-# The repository root is the cookiecutter template: cookiecutter.json, hooks/,
-# templates/ and the project directory below live there.
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent
-PROJECT_TEMPLATE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
-PACKAGE_PLACEHOLDER = "{{cookiecutter.package_name}}"
-HOOKS_DIR = TEMPLATE_DIR / "hooks"
+# Failing asserts in the shared modules then explain themselves, as in tests;
+# pytest rewrites a module's asserts only if registered before it is imported.
+pytest.register_assert_rewrite("baked", "helpers", "installed")
 
-
-@functools.cache
-def _cookiecutter_json() -> str:
-    return (TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8")
-
-
-def cookiecutter_options() -> dict[str, Any]:
-    """Return ``cookiecutter.json`` as loaded (a fresh copy on every call)."""
-    return json.loads(_cookiecutter_json())
-
-
-def choices(name: str) -> list[str]:
-    """Return the values offered for the choice option ``name``, default first."""
-    option = cookiecutter_options()[name]
-    assert isinstance(option, list), f"{name} is not a choice option"
-    return [str(value) for value in option]
-
-
-def choice_options() -> list[str]:
-    """Return the names of the choice options (a list in ``cookiecutter.json``)."""
-    return [
-        name
-        for name, option in cookiecutter_options().items()
-        if not name.startswith("_") and isinstance(option, list)
-    ]
-
-
-def text_options() -> list[str]:
-    """Return the names of the free-text options (asked for, not chosen)."""
-    return [
-        name
-        for name, option in cookiecutter_options().items()
-        if not name.startswith("_") and not isinstance(option, list)
-    ]
-
-
-@functools.cache
-def load_hook(name: str) -> ModuleType:
-    """Import ``hooks/<name>.py`` as a module without running its ``__main__``.
-
-    The hooks are valid Python before cookiecutter renders them: the Jinja
-    placeholders sit in raw strings under ``if __name__ == "__main__":``.
-    """
-    path = HOOKS_DIR / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"hooks_{name}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def bake(cookies: Any, **answers: str) -> Any:
-    """Render the template with ``answers``; return pytest-cookies' ``Result``.
-
-    The template is passed explicitly, so the tests do not depend on the
-    directory pytest was started from (pytest-cookies defaults to ``.``).
-    """
-    return cookies.bake(extra_context=answers, template=str(TEMPLATE_DIR))
-
-
-GIT_USER = ("Template Tests", "template-tests@example.com")
-
-
-def write_git_config(path: Path, user: tuple[str, str] | None) -> Path:
-    """Write a git global configuration file, with ``user`` (name, email) if given."""
-    text = f"[user]\n\tname = {user[0]}\n\temail = {user[1]}\n" if user else ""
-    path.write_text(text, encoding="utf-8")
-    return path
+from helpers import GIT_USER, write_git_config  # noqa: E402 (see the line above)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -112,34 +36,3 @@ def git_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.setenv("GIT_CONFIG_GLOBAL", str(config))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
         yield config
-
-
-# zizmor's wheel installs only its binary, next to this interpreter.
-ZIZMOR = str(Path(sysconfig.get_path("scripts")) / "zizmor")
-
-
-def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
-    """Run a checker; on failure, fail with its output."""
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return completed
-
-
-def check_jsonschema(schema: str, files: list[Path], *options: str) -> None:
-    """Validate ``files`` against check-jsonschema's vendored ``schema``, offline."""
-    assert files
-    run_tool(
-        sys.executable,
-        "-m",
-        "check_jsonschema",
-        "--builtin-schema",
-        schema,
-        *options,
-        *map(str, files),
-    )
-
-
-def zizmor_offline(*projects: Path) -> None:
-    """Audit the GitHub workflows and Dependabot files of ``projects``: no findings."""
-    completed = run_tool(ZIZMOR, "--offline", "--no-progress", *map(str, projects))
-    assert "No findings to report" in completed.stdout

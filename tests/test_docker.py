@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import bake
+
+from baked import BakedProject, Cookies, bake
 
 
 def hadolint() -> str:
@@ -23,16 +24,18 @@ def hadolint() -> str:
     return found
 
 
-@pytest.fixture(scope="module", params=["yes", "no"], ids=["serving", "no-serving"])
-def project(request, cookies_session) -> Path:
-    result = bake(cookies_session, docker="yes", serving=request.param)
-    assert result.exit_code == 0, result.exception
-    return Path(result.project_path)
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("yes", id="serving"), pytest.param("no", id="no-serving")],
+)
+def project(request: pytest.FixtureRequest, cookies_session: Cookies) -> BakedProject:
+    serving: str = request.param
+    return bake(cookies_session, docker="yes", serving=serving)
 
 
-def instructions(dockerfile: Path) -> list[tuple[str, str]]:
-    """Return (INSTRUCTION, arguments) pairs, continuation lines joined."""
-    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text(encoding="utf-8"))
+def instructions(project: BakedProject) -> list[tuple[str, str]]:
+    """Return the Dockerfile's (INSTRUCTION, arguments), continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", project.read_text("Dockerfile"))
     pairs = []
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
@@ -41,9 +44,9 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def test_hadolint_is_clean(project: Path) -> None:
+def test_hadolint_is_clean(project: BakedProject) -> None:
     completed = subprocess.run(
-        [hadolint(), "--no-color", str(project / "Dockerfile")],
+        [hadolint(), "--no-color", str(project.path / "Dockerfile")],
         capture_output=True,
         text=True,
         check=False,
@@ -52,8 +55,10 @@ def test_hadolint_is_clean(project: Path) -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_two_stages_from_the_lock_file_with_uv_from_pypi(project: Path) -> None:
-    steps = instructions(project / "Dockerfile")
+def test_two_stages_from_the_lock_file_with_uv_from_pypi(
+    project: BakedProject,
+) -> None:
+    steps = instructions(project)
     stages = [args for keyword, args in steps if keyword == "FROM"]
     runs = [args for keyword, args in steps if keyword == "RUN"]
     commands = " ".join(f"{keyword} {args}" for keyword, args in steps)
@@ -66,8 +71,8 @@ def test_two_stages_from_the_lock_file_with_uv_from_pypi(project: Path) -> None:
     assert not re.search(r"\b(curl|wget|ADD)\b", commands)
 
 
-def test_runs_as_an_unprivileged_user(project: Path) -> None:
-    steps = instructions(project / "Dockerfile")
+def test_runs_as_an_unprivileged_user(project: BakedProject) -> None:
+    steps = instructions(project)
     users = [args for keyword, args in steps if keyword == "USER"]
 
     assert users == ["10001:10001"]
@@ -76,10 +81,11 @@ def test_runs_as_an_unprivileged_user(project: Path) -> None:
     )
 
 
-def test_entry_point_serves_only_with_serving(project: Path) -> None:
-    steps = dict(instructions(project / "Dockerfile"))
-    serving = (project / "docs" / "serving.md").is_file()
+def test_entry_point_serves_only_with_serving(project: BakedProject) -> None:
+    steps = dict(instructions(project))
+    serving = project.answers["serving"] == "yes"
 
+    assert project.has_file("docs/serving.md") == serving
     assert steps["ENTRYPOINT"] == '["ml-project"]'
     if serving:
         assert steps["CMD"].startswith('["serve", "--host", "0.0.0.0"')
@@ -89,18 +95,20 @@ def test_entry_point_serves_only_with_serving(project: Path) -> None:
         assert "EXPOSE" not in steps
 
 
-def test_dockerignore_lets_in_exactly_what_the_build_copies(project: Path) -> None:
-    steps = instructions(project / "Dockerfile")
+def test_dockerignore_lets_in_exactly_what_the_build_copies(
+    project: BakedProject,
+) -> None:
+    steps = instructions(project)
     copied = {
         source.rstrip("/")
         for keyword, args in steps
         if keyword == "COPY" and not args.startswith("--from")
         for source in args.split()[:-1]
     }
-    ignore = (project / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    ignore = project.read_text(".dockerignore").splitlines()
     allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
 
     assert "*" in ignore
     assert allowed == copied
     for name in copied:
-        assert (project / name).exists() or name == "uv.lock"
+        assert (project.path / name).exists() or name == "uv.lock"

@@ -1,162 +1,41 @@
 """Slow tier: each named combination installs and passes its own checks.
 
-For every combination below, the project is rendered once (a git repository
-with a first commit), its environment is created once with uv (sharing uv's
-cache across the session) on the interpreter of its minimum Python, and then
-the project's own Makefile targets, pre-commit hooks, a wheel build and the CLI
-demo run in it as subprocesses. The tests run once more on the newest
-supported Python, and the CI files are validated offline.
+For every named combination (``COMBINATIONS`` in ``installed.py``), the
+project is rendered once (a git repository with a first commit), its
+environment is created once with uv (sharing uv's cache across the session)
+on the interpreter of its minimum Python, and then the project's own Makefile
+targets, pre-commit hooks, a wheel build and the CLI demo run in it as
+subprocesses. The tests run once more on the newest supported Python, and the
+CI files are validated offline.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
 import zipfile
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import check_jsonschema, zizmor_offline
-from uv import find_uv_bin
+
+from baked import Cookies
+from helpers import check_jsonschema, zizmor_offline
+from installed import (
+    COMBINATIONS,
+    Project,
+    combination_answers,
+    find_interpreter,
+    installed_project,
+)
 
 pytestmark = pytest.mark.slow
 
-# Oldest and newest supported Python, both tasks, several licenses, every CI.
-COMBINATIONS: dict[str, dict[str, str]] = {
-    "classification-py3.11-github": {
-        "task": "classification",
-        "python_version": "3.11",
-        "ci": "github",
-    },
-    "regression-py3.10-gitlab": {
-        "task": "regression",
-        "python_version": "3.10",
-        "license": "Apache-2.0",
-        "ci": "gitlab",
-    },
-    "classification-py3.13-none": {
-        "task": "classification",
-        "python_version": "3.13",
-        "license": "Proprietary",
-        "ci": "none",
-    },
-}
 NEWEST_PYTHON = "3.13"
-COMMAND_TIMEOUT = 900
 
 
-def reports_version(interpreter: str, version: str) -> bool:
-    """Whether ``interpreter`` runs and is Python ``version`` (pyenv shims may not)."""
-    code = "import sys; print('%d.%d' % sys.version_info[:2])"
-    completed = subprocess.run(
-        [interpreter, "-c", code], capture_output=True, text=True, check=False
-    )
-    return completed.returncode == 0 and completed.stdout.strip() == version
-
-
-def find_interpreter(version: str) -> str | None:
-    """Return a working Python ``version`` interpreter of this machine, if any."""
-    pattern = os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")
-    candidates = [*sorted(glob.glob(pattern), reverse=True)]
-    on_path = shutil.which(f"python{version}")
-    if on_path:
-        candidates.append(on_path)
-    return next((path for path in candidates if reports_version(path, version)), None)
-
-
-def subprocess_environment(uv: str) -> dict[str, str]:
-    """Environment for commands in a generated project, outside this test venv."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"VIRTUAL_ENV", "UV_COMPILE_BYTECODE", "PYTHONPATH"}
-    }
-    env["PATH"] = os.pathsep.join([str(Path(uv).parent), env.get("PATH", "")])
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    env["UV_NO_PROGRESS"] = "1"
-    return env
-
-
-@dataclass(frozen=True)
-class Project:
-    """A rendered project with its environment created."""
-
-    path: Path
-    answers: dict[str, Any]
-    uv: str
-
-    @property
-    def slug(self) -> str:
-        """The distribution and console script name."""
-        return str(self.answers["project_slug"])
-
-    @property
-    def package(self) -> str:
-        """The import name."""
-        return str(self.answers["package_name"])
-
-    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Environment for commands in the project, plus ``extra`` variables."""
-        return {**subprocess_environment(self.uv), **(extra or {})}
-
-    def run(
-        self, *command: str, extra_env: Mapping[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run ``command`` in the project; on failure, fail with its output."""
-        completed = subprocess.run(
-            command,
-            cwd=self.path,
-            env=self.environment(extra_env),
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-        )
-        assert completed.returncode == 0, (
-            f"{' '.join(command)} exited {completed.returncode}\n"
-            f"--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"
-        )
-        return completed
-
-    def cli(
-        self, *arguments: str, extra_env: Mapping[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the project's console script from its environment."""
-        script = str(self.path / ".venv" / "bin" / self.slug)
-        return self.run(script, *arguments, extra_env=extra_env)
-
-
-_INSTALLED: dict[str, Project] = {}
-
-
-def installed_project(cookies_session: Any, name: str) -> Project:
-    """Render combination ``name`` and create its environment, once per session.
-
-    The other slow modules take their projects from here too, so no
-    environment is installed twice in one run.
-    """
-    if name not in _INSTALLED:
-        answers = COMBINATIONS[name]
-        interpreter = find_interpreter(answers["python_version"])
-        if interpreter is None:
-            pytest.skip(f"Python {answers['python_version']} is not on this machine")
-        result = cookies_session.bake(extra_context=answers)
-        assert result.exit_code == 0, result.exception
-        created = Project(Path(result.project_path), result.context, find_uv_bin())
-        created.run(created.uv, "sync", "--compile-bytecode", "--python", interpreter)
-        _INSTALLED[name] = created
-    return _INSTALLED[name]
-
-
-@pytest.fixture(scope="session", params=list(COMBINATIONS), ids=list(COMBINATIONS))
-def project(request: pytest.FixtureRequest, cookies_session: Any) -> Project:
+@pytest.fixture(scope="session", params=COMBINATIONS)
+def project(request: pytest.FixtureRequest, cookies_session: Cookies) -> Project:
     """Each named combination, rendered and installed once per session."""
-    return installed_project(cookies_session, request.param)
+    answers: dict[str, str] = request.param
+    return installed_project(cookies_session, answers)
 
 
 def test_environment_uses_the_minimum_python(project: Project) -> None:
@@ -196,7 +75,7 @@ def test_wheel_builds_with_package_data_and_console_script(project: Project) -> 
         names = set(archive.namelist())
         entry_points = next(name for name in names if name.endswith("entry_points.txt"))
         scripts = archive.read(entry_points).decode()
-    for module in ("__init__.py", "cli.py", "logging.yaml", "py.typed"):
+    for module in ("__init__.py", "cli/__init__.py", "logging.yaml", "py.typed"):
         assert f"{project.package}/{module}" in names
     assert f"{project.slug} = {project.package}.cli:main" in scripts
 
@@ -238,7 +117,7 @@ def test_docs_build_without_warnings(project: Project) -> None:
     assert "WARNING" not in completed.stdout + completed.stderr
     api = (html / "api.html").read_text(encoding="utf-8")
     assert f'id="{project.package}.config.load_config"' in api
-    assert f'id="{project.package}.{project.answers["task"]}.compute_metrics"' in api
+    assert f'id="{project.package}.model.task.compute_metrics"' in api
     cli = (html / "cli.html").read_text(encoding="utf-8")
     for command in ("train", "evaluate", "predict"):
         assert f'<section id="{project.slug}-{command}"' in cli
@@ -269,21 +148,22 @@ def test_docs_build_with_the_champions_model_card(project: Project) -> None:
     assert "Intended use" in html.read_text(encoding="utf-8")
 
 
-def needs_a_newest_python_run() -> list[str]:
+def needs_a_newest_python_run() -> list[pytest.ParameterSet]:
     """Return a combination for each task not installed on the newest Python.
 
     The other tasks' tests already run on the newest Python in their own
     environment, so running them again there would install nothing new.
     """
     on_newest = {
-        answers["task"]
-        for answers in COMBINATIONS.values()
-        if answers["python_version"] == NEWEST_PYTHON
+        combination_answers(param)["task"]
+        for param in COMBINATIONS
+        if combination_answers(param)["python_version"] == NEWEST_PYTHON
     }
-    chosen: dict[str, str] = {}
-    for name, answers in COMBINATIONS.items():
-        if answers["task"] not in on_newest:
-            chosen.setdefault(answers["task"], name)
+    chosen: dict[str, pytest.ParameterSet] = {}
+    for param in COMBINATIONS:
+        task = combination_answers(param)["task"]
+        if task not in on_newest:
+            chosen.setdefault(task, param)
     return list(chosen.values())
 
 

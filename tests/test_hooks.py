@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import (
+
+from helpers import (
     GIT_USER,
     PACKAGE_PLACEHOLDER,
     PROJECT_TEMPLATE_DIR,
@@ -77,12 +78,12 @@ BAD_TEXT = [
 
 
 @pytest.mark.parametrize("value", GOOD_TEXT)
-def test_check_text_accepts(value):
+def test_check_text_accepts(value: str) -> None:
     assert pre.check_text("description", value) is None
 
 
 @pytest.mark.parametrize("value", BAD_TEXT)
-def test_check_text_rejects(value):
+def test_check_text_rejects(value: str) -> None:
     with pytest.raises(pre.AnswerError, match=names_field("description")):
         pre.check_text("description", value)
 
@@ -104,12 +105,12 @@ BAD_SLUGS = [
 
 
 @pytest.mark.parametrize("value", GOOD_SLUGS)
-def test_check_slug_accepts(value):
+def test_check_slug_accepts(value: str) -> None:
     assert pre.check_slug("project_slug", value) is None
 
 
 @pytest.mark.parametrize("value", BAD_SLUGS)
-def test_check_slug_rejects(value):
+def test_check_slug_rejects(value: str) -> None:
     with pytest.raises(pre.AnswerError, match=names_field("project_slug")):
         pre.check_slug("project_slug", value)
 
@@ -121,41 +122,41 @@ GOOD_PACKAGES = [
     "model2",
     "a" * pre.MAX_NAME_LENGTH,
 ]
-BAD_PACKAGES = {
-    "empty": "",
-    "uppercase": "ML_Project",
-    "dash": "ml-project",
-    "space": "ml project",
-    "dot": "ml.project",
-    "leading digit": "2model",
-    "non-ascii": "émile",
-    "too long": "a" * (pre.MAX_NAME_LENGTH + 1),
-    "keyword": "class",
-    "keyword import": "import",
-    "soft keyword match": "match",
-    "soft keyword case": "case",
-    "soft keyword underscore": "_",
-    "stdlib json": "json",
-    "stdlib logging": "logging",
-    "stdlib test": "test",
-    "dependency sklearn": "sklearn",
-    "dependency yaml": "yaml",
-    "dependency mlflow": "mlflow",
-    "dependency _pytest": "_pytest",
-    "reserved tests": "tests",
-    "reserved src": "src",
-    "reserved data": "data",
-    "reserved docs": "docs",
-}
+BAD_PACKAGES = [
+    pytest.param("", id="empty"),
+    pytest.param("ML_Project", id="uppercase"),
+    pytest.param("ml-project", id="dash"),
+    pytest.param("ml project", id="space"),
+    pytest.param("ml.project", id="dot"),
+    pytest.param("2model", id="leading digit"),
+    pytest.param("émile", id="non-ascii"),
+    pytest.param("a" * (pre.MAX_NAME_LENGTH + 1), id="too long"),
+    pytest.param("class", id="keyword"),
+    pytest.param("import", id="keyword import"),
+    pytest.param("match", id="soft keyword match"),
+    pytest.param("case", id="soft keyword case"),
+    pytest.param("_", id="soft keyword underscore"),
+    pytest.param("json", id="stdlib json"),
+    pytest.param("logging", id="stdlib logging"),
+    pytest.param("test", id="stdlib test"),
+    pytest.param("sklearn", id="dependency sklearn"),
+    pytest.param("yaml", id="dependency yaml"),
+    pytest.param("mlflow", id="dependency mlflow"),
+    pytest.param("_pytest", id="dependency _pytest"),
+    pytest.param("tests", id="reserved tests"),
+    pytest.param("src", id="reserved src"),
+    pytest.param("data", id="reserved data"),
+    pytest.param("docs", id="reserved docs"),
+]
 
 
 @pytest.mark.parametrize("value", GOOD_PACKAGES)
-def test_check_package_accepts(value):
+def test_check_package_accepts(value: str) -> None:
     assert pre.check_package("package_name", value) is None
 
 
-@pytest.mark.parametrize("value", BAD_PACKAGES.values(), ids=BAD_PACKAGES.keys())
-def test_check_package_rejects(value):
+@pytest.mark.parametrize("value", BAD_PACKAGES)
+def test_check_package_rejects(value: str) -> None:
     with pytest.raises(pre.AnswerError, match=names_field("package_name")):
         pre.check_package("package_name", value)
 
@@ -171,19 +172,19 @@ def test_check_package_rejects(value):
         ("tests", "project directory"),
     ],
 )
-def test_check_package_says_why(value, reason):
+def test_check_package_says_why(value: str, reason: str) -> None:
     with pytest.raises(pre.AnswerError, match=re.escape(reason)):
         pre.check_package("package_name", value)
 
 
-def test_shadowed_module():
+def test_shadowed_module() -> None:
     assert pre.shadowed_module("penguin_predictor") is None
     assert pre.shadowed_module("json") == "the standard library module"
     assert pre.shadowed_module("sklearn") == "the dependency 'scikit-learn'"
     assert pre.shadowed_module("tests") == "a project directory name"
 
 
-def test_dependency_import_names_are_normalised_identifiers():
+def test_dependency_import_names_are_normalised_identifiers() -> None:
     for distribution, import_names in pre.DEPENDENCY_IMPORT_NAMES.items():
         assert distribution == re.sub(r"[-_.]+", "-", distribution).lower()
         assert import_names
@@ -213,12 +214,12 @@ BAD_EMAILS = [
 
 
 @pytest.mark.parametrize("value", GOOD_EMAILS)
-def test_check_email_accepts(value):
+def test_check_email_accepts(value: str) -> None:
     assert pre.check_email("author_email", value) is None
 
 
 @pytest.mark.parametrize("value", BAD_EMAILS)
-def test_check_email_rejects(value):
+def test_check_email_rejects(value: str) -> None:
     with pytest.raises(pre.AnswerError, match=names_field("author_email")):
         pre.check_email("author_email", value)
 
@@ -257,17 +258,17 @@ BAD_VERSIONS = [
 
 
 @pytest.mark.parametrize("value", GOOD_VERSIONS)
-def test_check_version_accepts(value):
+def test_check_version_accepts(value: str) -> None:
     assert pre.check_version("version", value) is None
 
 
 @pytest.mark.parametrize("value", BAD_VERSIONS)
-def test_check_version_rejects(value):
+def test_check_version_rejects(value: str) -> None:
     with pytest.raises(pre.AnswerError, match=names_field("version")):
         pre.check_version("version", value)
 
 
-def test_check_choice():
+def test_check_choice() -> None:
     allowed = ["MIT", "Apache-2.0"]
 
     assert pre.check_choice("license", "MIT", allowed) is None
@@ -279,11 +280,11 @@ def test_check_choice():
 # --- CHECKS against cookiecutter.json ---------------------------------------
 
 
-def test_every_text_option_has_a_check():
+def test_every_text_option_has_a_check() -> None:
     assert set(pre.CHECKS) == set(text_options())
 
 
-def test_good_answers_cover_every_option():
+def test_good_answers_cover_every_option() -> None:
     assert set(GOOD_ANSWERS) == set(text_options()) | set(choice_options())
     for name in choice_options():
         assert GOOD_ANSWERS[name] in choices(name)
@@ -292,12 +293,12 @@ def test_good_answers_cover_every_option():
 # --- validate and main -------------------------------------------------------
 
 
-def test_validate_accepts_good_answers():
+def test_validate_accepts_good_answers() -> None:
     assert pre.validate(GOOD_ANSWERS, cookiecutter_options()) is None
 
 
 @pytest.mark.parametrize("choice", choice_options())
-def test_validate_accepts_every_choice(choice):
+def test_validate_accepts_every_choice(choice: str) -> None:
     for value in choices(choice):
         pre.validate({**GOOD_ANSWERS, choice: value}, cookiecutter_options())
 
@@ -321,19 +322,19 @@ BAD_ANSWERS = {
 }
 
 
-def test_bad_answers_cover_every_option():
+def test_bad_answers_cover_every_option() -> None:
     assert set(BAD_ANSWERS) == set(GOOD_ANSWERS)
 
 
 @pytest.mark.parametrize("field", BAD_ANSWERS)
-def test_validate_rejects_bad_answer(field):
+def test_validate_rejects_bad_answer(field: str) -> None:
     answers = {**GOOD_ANSWERS, field: BAD_ANSWERS[field]}
 
     with pytest.raises(pre.AnswerError, match=names_field(field)):
         pre.validate(answers, cookiecutter_options())
 
 
-def test_validate_stops_at_first_bad_answer():
+def test_validate_stops_at_first_bad_answer() -> None:
     answers = {**GOOD_ANSWERS, "version": "v1", "author_email": "nope"}
 
     with pytest.raises(pre.AnswerError, match=names_field("author_email")):
@@ -341,14 +342,14 @@ def test_validate_stops_at_first_bad_answer():
 
 
 @pytest.mark.parametrize("value", [None, 1, 1.0, ["a"], {"a": "b"}, True])
-def test_validate_rejects_non_text_answer(value):
+def test_validate_rejects_non_text_answer(value: object) -> None:
     answers = {**GOOD_ANSWERS, "version": value}
 
     with pytest.raises(pre.AnswerError, match=names_field("version") + "must be text"):
         pre.validate(answers, cookiecutter_options())
 
 
-def test_validate_rejects_missing_answer():
+def test_validate_rejects_missing_answer() -> None:
     answers = dict(GOOD_ANSWERS)
     del answers["organization"]
 
@@ -356,7 +357,9 @@ def test_validate_rejects_missing_answer():
         pre.validate(answers, cookiecutter_options())
 
 
-def test_main_returns_0_silently_for_good_answers(capsys):
+def test_main_returns_0_silently_for_good_answers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code = pre.main(json.dumps(GOOD_ANSWERS), json.dumps(cookiecutter_options()))
 
     assert code == 0
@@ -364,7 +367,9 @@ def test_main_returns_0_silently_for_good_answers(capsys):
 
 
 @pytest.mark.parametrize("field", BAD_ANSWERS)
-def test_main_prints_one_line_for_bad_answer(field, capsys):
+def test_main_prints_one_line_for_bad_answer(
+    field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     answers = {**GOOD_ANSWERS, field: BAD_ANSWERS[field]}
 
     code = pre.main(json.dumps(answers), json.dumps(cookiecutter_options()))
@@ -377,7 +382,9 @@ def test_main_prints_one_line_for_bad_answer(field, capsys):
     assert err.startswith(f"Error: {field} ")
 
 
-def test_main_without_options_still_checks_text_answers(capsys):
+def test_main_without_options_still_checks_text_answers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # cruft renders the hook without ``_cookiecutter``: choices were checked
     # by cookiecutter itself, the free-text answers must still be checked here.
     answers = {**GOOD_ANSWERS, "project_slug": "Bad_Slug", "license": "GPL-3.0"}
@@ -387,7 +394,9 @@ def test_main_without_options_still_checks_text_answers(capsys):
     assert capsys.readouterr().err.startswith("Error: project_slug ")
 
 
-def test_main_never_evaluates_answers(capsys, tmp_path, monkeypatch):
+def test_main_never_evaluates_answers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     payload = '"); __import__("os").system("touch PWNED") #'
     answers = {**GOOD_ANSWERS, "description": payload}
@@ -402,34 +411,58 @@ def test_main_never_evaluates_answers(capsys, tmp_path, monkeypatch):
 # --- post-generation hook ----------------------------------------------------
 
 
-def test_unselected_paths():
+def test_unselected_paths() -> None:
     features = {"serving": "yes", "docker": "yes", "package_name": "pkg"}
     classification = {"task": "classification", "ci": "none", **features}
     regression = {**classification, "task": "regression", "ci": "github"}
     plain = {**classification, "serving": "no", "docker": "no"}
 
     assert list(post.unselected_paths(classification)) == [
-        "src/pkg/regression.py",
+        "src/pkg/model/regression.py",
         "tests/test_regression.py",
         ".github",
         ".gitlab-ci.yml",
     ]
     assert list(post.unselected_paths(regression)) == [
-        "src/pkg/classification.py",
+        "src/pkg/model/classification.py",
         "tests/test_classification.py",
         ".gitlab-ci.yml",
     ]
     assert list(post.unselected_paths(plain)) == [
-        "src/pkg/regression.py",
+        "src/pkg/model/regression.py",
         "tests/test_regression.py",
         ".github",
         ".gitlab-ci.yml",
         "docs/serving.md",
+        "src/pkg/cli/serve.py",
         "src/pkg/serving",
         "tests/test_serving.py",
         ".dockerignore",
         "Dockerfile",
     ]
+
+
+def test_fixed_name_moves() -> None:
+    classification = {"task": "classification", "package_name": "pkg"}
+    regression = {**classification, "task": "regression"}
+
+    assert list(post.fixed_name_moves(classification)) == [
+        ("src/pkg/model/classification.py", "src/pkg/model/task.py"),
+        ("tests/test_classification.py", "tests/test_task.py"),
+    ]
+    assert list(post.fixed_name_moves(regression)) == [
+        ("src/pkg/model/regression.py", "src/pkg/model/task.py"),
+        ("tests/test_regression.py", "tests/test_task.py"),
+    ]
+
+
+@pytest.mark.parametrize("task", choices("task"))
+def test_fixed_names_move_files_the_chosen_task_owns(task: str) -> None:
+    answers = {"task": task, "package_name": "pkg"}
+    owned = [path.format(package="pkg") for path in post.OPTION_FILES["task"][task]]
+
+    sources = [source for source, _ in post.fixed_name_moves(answers)]
+    assert set(sources) <= set(owned)
 
 
 def make_tree(root: Path, relatives: list[str]) -> None:
@@ -448,35 +481,58 @@ TASK_TREE = [
     ".github/dependabot.yml",
     ".gitlab-ci.yml",
     "src/pkg/__init__.py",
-    "src/pkg/classification.py",
-    "src/pkg/regression.py",
+    "src/pkg/model/__init__.py",
+    "src/pkg/model/classification.py",
+    "src/pkg/model/regression.py",
     "tests/test_classification.py",
     "tests/test_regression.py",
     "tests/test_features.py",
 ]
 
 
-def test_remove_unselected_deletes_only_unchosen_files(tmp_path):
+def test_remove_unselected_deletes_only_unchosen_files(tmp_path: Path) -> None:
     make_tree(tmp_path, TASK_TREE)
 
     answers = {"task": "regression", "ci": "none", "serving": "yes", "docker": "yes"}
     removed = post.remove_unselected(tmp_path, {**answers, "package_name": "pkg"})
 
     assert removed == [
-        tmp_path / "src/pkg/classification.py",
+        tmp_path / "src/pkg/model/classification.py",
         tmp_path / "tests/test_classification.py",
         tmp_path / ".github",
         tmp_path / ".gitlab-ci.yml",
     ]
     assert files_under(tmp_path) == {
         "src/pkg/__init__.py",
-        "src/pkg/regression.py",
+        "src/pkg/model/__init__.py",
+        "src/pkg/model/regression.py",
         "tests/test_regression.py",
         "tests/test_features.py",
     }
 
 
-def test_remove_unselected_deletes_directories(tmp_path, monkeypatch):
+def test_move_to_fixed_names_renames_the_chosen_tasks_files(tmp_path: Path) -> None:
+    make_tree(tmp_path, ["src/pkg/model/regression.py", "tests/test_regression.py"])
+    make_tree(tmp_path, ["src/pkg/model/__init__.py", "tests/test_features.py"])
+
+    post.move_to_fixed_names(tmp_path, {"task": "regression", "package_name": "pkg"})
+
+    assert files_under(tmp_path) == {
+        "src/pkg/model/__init__.py",
+        "src/pkg/model/task.py",
+        "tests/test_features.py",
+        "tests/test_task.py",
+    }
+    moved = tmp_path / "src/pkg/model/task.py"
+    assert moved.read_text(encoding="utf-8") == "src/pkg/model/regression.py"
+    assert (tmp_path / "tests/test_task.py").read_text(encoding="utf-8") == (
+        "tests/test_regression.py"
+    )
+
+
+def test_remove_unselected_deletes_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(
         post,
         "OPTION_FILES",
@@ -491,7 +547,7 @@ def test_remove_unselected_deletes_directories(tmp_path, monkeypatch):
     assert (tmp_path / "src/pkg").is_dir()
 
 
-def test_next_steps():
+def test_next_steps() -> None:
     message = post.next_steps({"project_slug": "penguin-predictor"})
     lines = message.splitlines()
 
@@ -504,7 +560,11 @@ def test_next_steps():
     assert all(line == line.rstrip() for line in lines)
 
 
-def test_post_gen_main_prunes_working_directory(tmp_path, monkeypatch, capsys):
+def test_post_gen_main_prunes_working_directory(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     make_tree(tmp_path, TASK_TREE)
     monkeypatch.chdir(tmp_path)
     answers = {**GOOD_ANSWERS, "package_name": "pkg", "init_git": "no", "docker": "yes"}
@@ -512,13 +572,21 @@ def test_post_gen_main_prunes_working_directory(tmp_path, monkeypatch, capsys):
     assert post.main(json.dumps(answers)) == 0
 
     assert capsys.readouterr().out == post.next_steps(answers) + "\n"
-    assert "src/pkg/regression.py" not in files_under(tmp_path)
-    assert "src/pkg/classification.py" in files_under(tmp_path)
+    assert "src/pkg/model/regression.py" not in files_under(tmp_path)
+    assert "src/pkg/model/classification.py" not in files_under(tmp_path)
+    assert "src/pkg/model/task.py" in files_under(tmp_path)
+    assert "tests/test_task.py" in files_under(tmp_path)
+    task_module = tmp_path / "src/pkg/model/task.py"
+    assert task_module.read_text(encoding="utf-8") == "src/pkg/model/classification.py"
     assert ".github/workflows/ci.yml" in files_under(tmp_path)
     assert not (tmp_path / ".git").exists()
 
 
-def test_post_gen_main_commits_the_pruned_project(tmp_path, monkeypatch, capsys):
+def test_post_gen_main_commits_the_pruned_project(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     make_tree(tmp_path, TASK_TREE)
     monkeypatch.chdir(tmp_path)
     answers = {
@@ -535,7 +603,8 @@ def test_post_gen_main_commits_the_pruned_project(tmp_path, monkeypatch, capsys)
     assert out.endswith(post.next_steps(answers) + "\n")
     project_files = {f for f in files_under(tmp_path) if not f.startswith(".git/")}
     assert set(git(tmp_path, "ls-files").stdout.splitlines()) == project_files
-    assert "src/pkg/regression.py" not in project_files
+    assert "src/pkg/model/regression.py" not in project_files
+    assert "src/pkg/model/task.py" in project_files
 
 
 # --- git repository of a new project ------------------------------------------
@@ -548,7 +617,7 @@ def git(cwd: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def no_git_user(tmp_path, monkeypatch):
+def no_git_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A HOME and global git configuration without any user."""
     home = tmp_path / "home"
     home.mkdir()
@@ -559,25 +628,26 @@ def no_git_user(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def project(tmp_path) -> Path:
+def project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     make_tree(project, ["README.md", "src/pkg/__init__.py"])
     return project
 
 
-def test_git_user_configured(project):
+def test_git_user_configured(project: Path) -> None:
     git(project, "init", "--quiet")
 
     assert post.git_user_configured(project)
 
 
-def test_git_user_not_configured(project, no_git_user):
+@pytest.mark.usefixtures("no_git_user")
+def test_git_user_not_configured(project: Path) -> None:
     git(project, "init", "--quiet")
 
     assert not post.git_user_configured(project)
 
 
-def test_init_repository_commits_everything_on_main(project):
+def test_init_repository_commits_everything_on_main(project: Path) -> None:
     message = post.init_repository(project)
 
     assert message == "Created a git repository on branch main with a first commit."
@@ -591,7 +661,8 @@ def test_init_repository_commits_everything_on_main(project):
     ]
 
 
-def test_init_repository_without_user_stages_and_says_how(project, no_git_user):
+@pytest.mark.usefixtures("no_git_user")
+def test_init_repository_without_user_stages_and_says_how(project: Path) -> None:
     message = post.init_repository(project)
 
     assert git(project, "rev-parse", "--verify", "--quiet", "HEAD").returncode != 0
@@ -603,7 +674,9 @@ def test_init_repository_without_user_stages_and_says_how(project, no_git_user):
     assert f'  git commit -m "{post.INITIAL_COMMIT_MESSAGE}"' in message.splitlines()
 
 
-def test_init_repository_without_git(project, monkeypatch):
+def test_init_repository_without_git(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(project))
 
     message = post.init_repository(project)
@@ -612,7 +685,7 @@ def test_init_repository_without_git(project, monkeypatch):
     assert not (project / ".git").exists()
 
 
-def test_init_repository_reports_a_failing_git_command(project):
+def test_init_repository_reports_a_failing_git_command(project: Path) -> None:
     (project / ".git").write_text("not a repository", encoding="utf-8")
 
     message = post.init_repository(project)
@@ -621,7 +694,7 @@ def test_init_repository_reports_a_failing_git_command(project):
     assert len(message.splitlines()) == 1
 
 
-def test_option_files_match_choices():
+def test_option_files_match_choices() -> None:
     for option, files_by_value in post.OPTION_FILES.items():
         assert option in choice_options()
         assert set(files_by_value) == set(choices(option))
@@ -636,7 +709,15 @@ def test_option_files_match_choices():
         for path in paths
     ),
 )
-def test_option_file_exists_in_template(relative):
+def test_option_file_exists_in_template(relative: str) -> None:
     path = PROJECT_TEMPLATE_DIR / relative.format(package=PACKAGE_PLACEHOLDER)
 
     assert path.exists()
+
+
+@pytest.mark.parametrize("task", choices("task"))
+def test_fixed_name_sources_exist_in_template(task: str) -> None:
+    answers = {"task": task, "package_name": PACKAGE_PLACEHOLDER}
+
+    for source, _ in post.fixed_name_moves(answers):
+        assert (PROJECT_TEMPLATE_DIR / source).is_file()

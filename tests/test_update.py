@@ -15,20 +15,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE_DIR
+
+from helpers import TEMPLATE_DIR
 
 CRUFT = str(Path(sys.executable).with_name("cruft"))
 ANSWERS = {"project_name": "Old Project", "init_git": "yes"}
 SLUG = "old-project"
-
-
-@pytest.fixture(autouse=True)
-def git_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give git (and the post-generation hook) a user of its own."""
-    config = tmp_path / "gitconfig"
-    config.write_text("[user]\n\tname = Template Tests\n\temail = tests@example.com\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+# The template before the generated package was regrouped into subpackages.
+# CI runs on a full clone of this repository, which has the commit.
+BEFORE_REGROUPING = "4812e04"
+DEFAULT_SLUG = "ml-project"
+CONFLICT_MARKERS = (b"<<<<<<<", b">>>>>>>")
 
 
 def run(*command: str, cwd: Path) -> str:
@@ -54,14 +51,31 @@ def template_files() -> list[str]:
     return [name for name in listing.split("\0") if (TEMPLATE_DIR / name).is_file()]
 
 
-@pytest.fixture
-def template_repository(tmp_path: Path) -> Path:
-    """A git repository holding a copy of this template's working tree."""
-    repository = tmp_path / "template"
+def copy_working_tree(repository: Path) -> None:
+    """Copy this checkout's working tree into ``repository``."""
     for name in template_files():
         target = repository / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(TEMPLATE_DIR / name, target)
+
+
+def cruft_create(template: Path, output: Path, answers: dict[str, str]) -> Path:
+    """Create a project from ``template`` in ``output``; return its directory."""
+    output.mkdir()
+    run(
+        CRUFT, "create", "--no-input", "--output-dir", str(output),
+        "--extra-context", json.dumps(answers), str(template),
+        cwd=output,
+    )  # fmt: skip
+    (project,) = output.iterdir()
+    return project
+
+
+@pytest.fixture
+def template_repository(tmp_path: Path) -> Path:
+    """A git repository holding a copy of this template's working tree."""
+    repository = tmp_path / "template"
+    copy_working_tree(repository)
     run("git", "init", "-q", "-b", "main", cwd=repository)
     commit_all(repository, "template v1")
     return repository
@@ -70,14 +84,8 @@ def template_repository(tmp_path: Path) -> Path:
 def test_cruft_update_brings_template_changes_into_an_old_project(
     template_repository: Path, tmp_path: Path
 ) -> None:
-    projects = tmp_path / "projects"
-    projects.mkdir()
-    run(
-        CRUFT, "create", "--no-input", "--output-dir", str(projects),
-        "--extra-context", json.dumps(ANSWERS), str(template_repository),
-        cwd=tmp_path,
-    )  # fmt: skip
-    project = projects / SLUG
+    project = cruft_create(template_repository, tmp_path / "projects", ANSWERS)
+    assert project.name == SLUG
     # The post-generation hook made the first commit; cruft then wrote its state.
     assert run("git", "status", "--porcelain", cwd=project) == "?? .cruft.json\n"
     commit_all(project, "Record template answers")
@@ -95,3 +103,101 @@ def test_cruft_update_brings_template_changes_into_an_old_project(
     cruft_state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
     assert cruft_state["commit"] == new_commit
     assert cruft_state["context"]["cookiecutter"]["project_name"] == "Old Project"
+
+
+# --- a project from before the package's regrouping ---------------------------
+
+
+def project_tree(project: Path) -> dict[str, bytes]:
+    """Return every file of ``project`` by relative path, without git's or cruft's."""
+    return {
+        path.relative_to(project).as_posix(): path.read_bytes()
+        for path in project.rglob("*")
+        if path.is_file()
+        and path.relative_to(project).parts[0] != ".git"
+        and path.name != ".cruft.json"
+    }
+
+
+def status_paths(project: Path) -> set[str]:
+    """Return the paths ``git status`` lists; fail on any merge conflict."""
+    status = run(
+        "git", "status", "--porcelain", "--no-renames", "--untracked-files=all",
+        cwd=project,
+    )  # fmt: skip
+    lines = status.splitlines()
+    assert [line for line in lines if "U" in line[:2]] == []
+    return {line[3:] for line in lines}
+
+
+@pytest.fixture
+def template_before_regrouping(tmp_path: Path) -> Path:
+    """A git repository holding the template at ``BEFORE_REGROUPING``."""
+    found = subprocess.run(
+        ["git", "cat-file", "-e", f"{BEFORE_REGROUPING}^{{commit}}"],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        check=False,
+    )
+    missing = f"commit {BEFORE_REGROUPING} is missing: this test needs a full clone"
+    assert found.returncode == 0, missing
+    repository = tmp_path / "template"
+    repository.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", BEFORE_REGROUPING],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(
+        ["tar", "-x", "-C", str(repository)],
+        input=archive.stdout,
+        capture_output=True,
+        check=True,
+    )
+    run("git", "init", "-q", "-b", "main", cwd=repository)
+    commit_all(repository, "v1")
+    return repository
+
+
+def test_cruft_update_from_before_the_regrouping_equals_a_fresh_project(
+    template_before_regrouping: Path, tmp_path: Path
+) -> None:
+    template = template_before_regrouping
+    answers = {"init_git": "yes"}
+    project = cruft_create(template, tmp_path / "projects", answers)
+    assert project.name == DEFAULT_SLUG
+    assert run("git", "status", "--porcelain", cwd=project) == "?? .cruft.json\n"
+    commit_all(project, "Record template answers")
+    before = project_tree(project)
+
+    for child in template.iterdir():
+        if child.is_dir() and child.name != ".git":
+            shutil.rmtree(child)
+        elif child.is_file():
+            child.unlink()
+    copy_working_tree(template)
+    new_commit = commit_all(template, "v2")
+    run(CRUFT, "update", "--skip-apply-ask", cwd=project)
+    fresh = project_tree(cruft_create(template, tmp_path / "fresh", answers))
+
+    after = project_tree(project)
+    # The regrouping moved modules into subpackages; so did the update.
+    assert "src/ml_project/cli.py" in before
+    assert "src/ml_project/cli/__init__.py" in after
+    assert sorted(project.rglob("*.rej")) == []
+    conflicts = [
+        f"{relative}:{number}"
+        for relative, content in after.items()
+        for number, line in enumerate(content.splitlines(), start=1)
+        if line.startswith(CONFLICT_MARKERS)
+    ]
+    assert conflicts == []
+    paths = before.keys() | fresh.keys()
+    changed = {path for path in paths if before.get(path) != fresh.get(path)}
+    assert changed
+    assert status_paths(project) == changed | {".cruft.json"}
+    assert sorted(after) == sorted(fresh)
+    assert [path for path in fresh if after[path] != fresh[path]] == []
+    cruft_state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
+    assert cruft_state["commit"] == new_commit

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import TEMPLATE_DIR
 from cookiecutter.exceptions import FailedHookException, OutputDirExistsException
 from uv import find_uv_bin
 
 import ml_template
+from helpers import TEMPLATE_DIR
 from ml_template.cli import error_message, main
 
 PROJECT = "ml-project"
@@ -154,7 +154,8 @@ def test_renders_a_project_with_the_answers(
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr == ""
     assert (project / "pyproject.toml").is_file()
-    assert (project / "src" / "churn_model" / "regression.py").is_file()
+    task_module = project / "src" / "churn_model" / "model" / "task.py"
+    assert "class GradientBoostedRegressor(" in task_module.read_text(encoding="utf-8")
     assert "BSD" in (project / "LICENSE").read_text(encoding="utf-8")
 
 
