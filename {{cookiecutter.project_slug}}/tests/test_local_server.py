@@ -30,7 +30,11 @@ from {{ cookiecutter.package_name }}.tracking.local_server import (
     RunningServer,
     tracking_server,
 )
-from {{ cookiecutter.package_name }}.tracking.runs import LOGGED_FILE, MANIFEST, MODEL_DIR
+from {{ cookiecutter.package_name }}.tracking.runs import (
+    LOGGED_FILE,
+    MANIFEST,
+    MODEL_DIR,
+)
 
 from .conftest import CONFIG_PATH, DEMO_DATA
 

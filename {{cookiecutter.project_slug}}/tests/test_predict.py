@@ -15,7 +15,10 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.data import count_rows
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.tracking.artifacts import load_model
-from {{ cookiecutter.package_name }}.workflows.predict import PREDICTION_COLUMN, predict_file
+from {{ cookiecutter.package_name }}.workflows.predict import (
+    PREDICTION_COLUMN,
+    predict_file,
+)
 
 from .conftest import DEMO_DATA
 

@@ -16,8 +16,14 @@ from {{ cookiecutter.package_name }}.cli.commands import versions_table
 from {{ cookiecutter.package_name }}.config import TrackingConfig
 from {{ cookiecutter.package_name }}.errors import ModelError, ProjectError
 from {{ cookiecutter.package_name }}.model import TASK
-from {{ cookiecutter.package_name }}.tracking.registry import list_versions, promote, rollback
-from {{ cookiecutter.package_name }}.workflows.model_card import export_champion_card
+from {{ cookiecutter.package_name }}.tracking.registry import (
+    list_versions,
+    promote,
+    rollback,
+)
+from {{ cookiecutter.package_name }}.workflows.model_card import (
+    export_champion_card,
+)
 from {{ cookiecutter.package_name }}.workflows.train import TrainingResult
 
 

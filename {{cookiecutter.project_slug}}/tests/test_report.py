@@ -13,7 +13,10 @@ from sklearn.pipeline import Pipeline
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.data import Dataset, Split
 from {{ cookiecutter.package_name }}.evaluation import report
-from {{ cookiecutter.package_name }}.evaluation.card import CARD_ARTIFACT, markdown_table
+from {{ cookiecutter.package_name }}.evaluation.card import (
+    CARD_ARTIFACT,
+    markdown_table,
+)
 from {{ cookiecutter.package_name }}.model import TASK
 from {{ cookiecutter.package_name }}.workflows.train import TrainingResult
 

@@ -21,7 +21,10 @@ from {{ cookiecutter.package_name }}.errors import (
 )
 from {{ cookiecutter.package_name }}.model import TASK
 from {{ cookiecutter.package_name }}.tracking import connection, runs
-from {{ cookiecutter.package_name }}.workflows.train import TrainingResult, upload
+from {{ cookiecutter.package_name }}.workflows.train import (
+    TrainingResult,
+    upload,
+)
 
 from .conftest import CONFIG_PATH, with_tracking
 

@@ -31,7 +31,10 @@ from {{ cookiecutter.package_name }}.serving.runner import (
     MODEL_ENVVAR,
     worker_app,
 )
-from {{ cookiecutter.package_name }}.tracking.artifacts import load_model, read_dtypes
+from {{ cookiecutter.package_name }}.tracking.artifacts import (
+    load_model,
+    read_dtypes,
+)
 from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
 
 from .conftest import CONFIG_PATH, DEMO_DATA

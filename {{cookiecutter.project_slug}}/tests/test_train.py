@@ -15,12 +15,19 @@ from {{ cookiecutter.package_name }}.data import Split
 from {{ cookiecutter.package_name }}.errors import DataError, ModelError
 from {{ cookiecutter.package_name }}.model import TASK, task
 from {{ cookiecutter.package_name }}.model.features import OutlierClipper
-from {{ cookiecutter.package_name }}.tracking import artifacts, connection, provenance
+from {{ cookiecutter.package_name }}.tracking import (
+    artifacts,
+    connection,
+    provenance,
+)
 from {{ cookiecutter.package_name }}.tracking.artifacts import load_model
 from {{ cookiecutter.package_name }}.tracking.registry import rollback
 from {{ cookiecutter.package_name }}.workflows.evaluate import evaluate
 from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
-from {{ cookiecutter.package_name }}.workflows.train import TrainingResult, train
+from {{ cookiecutter.package_name }}.workflows.train import (
+    TrainingResult,
+    train,
+)
 
 from .conftest import DEMO_DATA, with_tracking
 
