@@ -56,7 +56,7 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(click|matplotlib|mlflow|np|numpy|pandas|pd|pyarrow|pydantic|pydantic_core"
-        r"|pydantic_settings|sklearn)\..+",
+        r"|pydantic_settings|sklearn|starlette)\..+",
     ),
     # Autodoc cannot evaluate a signature naming a class imported for type
     # checking only (matplotlib's Figure, kept out of model loading), so it

@@ -257,6 +257,19 @@ def test_heavy_libraries_are_imported_only_when_needed(
     assert set(not_imported).isdisjoint(completed.stdout.split())
 
 
+def test_verbose_shows_the_cause_of_an_error(tmp_path: Path) -> None:
+    absent = str(tmp_path / "absent.yaml")
+
+    default = CliRunner().invoke(cli, ["train", "--config", absent])
+    verbose = CliRunner().invoke(cli, ["-v", "train", "--config", absent])
+
+    assert_one_line_error(default, "config file not found")
+    assert verbose.exit_code == 1
+    assert "FileNotFoundError" in verbose.stderr
+    last_line = verbose.stderr.strip().splitlines()[-1]
+    assert last_line == f"Error: config file not found: {absent}"
+
+
 def test_unusable_tracking_uri_is_one_line(
     env: dict[str, str], tracking_uri: str
 ) -> None:

@@ -34,7 +34,7 @@ class Task(Protocol):
     PRIMARY_METRIC : str
         Key of :meth:`compute_metrics` that selects and compares models.
     GREATER_IS_BETTER : bool
-        Whether a higher :attr:`PRIMARY_METRIC` means a better model.
+        Whether a higher ``PRIMARY_METRIC`` means a better model.
     """
 
     NAME: str

@@ -23,7 +23,7 @@ class BoostedTreesEstimator(BaseEstimator):
 
     Subclasses name the scikit-learn booster they wrap in ``booster_class``
     and implement ``fit`` and the predict methods of their task with
-    :meth:`_fit_booster` and :meth:`_validated`.
+    ``_fit_booster`` and ``_validated``.
 
     Parameters
     ----------
