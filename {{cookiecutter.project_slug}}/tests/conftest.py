@@ -6,6 +6,7 @@ registered champion) happen once per test session.
 
 from __future__ import annotations
 
+import socket
 import uuid
 from pathlib import Path
 
@@ -27,6 +28,13 @@ from {{ cookiecutter.package_name }}.workflows import train
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = PROJECT_ROOT / "config.yaml"
 DEMO_DATA = PROJECT_ROOT / "data" / "penguins.csv"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def with_tracking(

@@ -36,7 +36,7 @@ from {{ cookiecutter.package_name }}.tracking.runs import (
     MODEL_DIR,
 )
 
-from .conftest import CONFIG_PATH, DEMO_DATA
+from .conftest import CONFIG_PATH, DEMO_DATA, free_port
 
 pytestmark = pytest.mark.server
 
@@ -45,13 +45,6 @@ CONSOLE_SCRIPT = Path(sys.executable).with_name(SCRIPT_NAME)
 # What "fails fast" means: from the first request to the error, imports and
 # training aside.
 FAIL_FAST_SECONDS = 10
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sqlite_store(directory: Path) -> str:

@@ -3,9 +3,7 @@
 import logging
 import os
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,9 +33,12 @@ from {{ cookiecutter.package_name }}.tracking.artifacts import (
     load_model,
     read_dtypes,
 )
+from {{ cookiecutter.package_name }}.tracking.local_server import (
+    wait_until_healthy,
+)
 from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
 
-from .conftest import CONFIG_PATH, DEMO_DATA
+from .conftest import CONFIG_PATH, DEMO_DATA, free_port
 from .test_cli import CONSOLE_SCRIPT
 
 STARTUP_TIMEOUT_S = 60
@@ -438,25 +439,6 @@ def test_serve_with_a_bad_model_is_one_line_error(
     assert "Traceback" not in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def wait_until_healthy(base_url: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert server.poll() is None, server.communicate()[1]
-        try:
-            if httpx2.get(f"{base_url}/health").status_code == 200:
-                return
-        except httpx2.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"serve was not healthy within {STARTUP_TIMEOUT_S} s")
-
-
 def test_serve_command_scores_the_demo_data_like_predict(
     tracking_uri: str, champion_uri: str, served: ServedModel
 ) -> None:
@@ -478,7 +460,7 @@ def test_serve_command_scores_the_demo_data_like_predict(
         text=True,
     )
     try:
-        wait_until_healthy(base_url, server)
+        wait_until_healthy(base_url, server, STARTUP_TIMEOUT_S)
         response = httpx2.post(
             f"{base_url}/invocations",
             content=features.to_csv(index=False),

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ..errors import TrackingError, hide_credentials
 
@@ -84,9 +84,12 @@ def is_healthy(url: str, timeout: float = 1.0) -> bool:
 
 
 def wait_until_healthy(
-    url: str, process: subprocess.Popen[bytes], timeout: float
+    url: str, process: subprocess.Popen[Any], timeout: float
 ) -> None:
     """Poll ``url``'s health endpoint until it answers, the process exits, or time ends.
+
+    Any server with a ``/health`` route will do: the tests also wait for the
+    scoring service with it.
 
     Raises
     ------
@@ -97,14 +100,14 @@ def wait_until_healthy(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise TrackingError(
-                f"MLflow server for {url} exited with status {process.returncode}"
+                f"the server for {url} exited with status {process.returncode}"
                 " before it was ready: check its log and that the port is free"
             )
         if is_healthy(url):
             return
         time.sleep(POLL_INTERVAL)
     raise TrackingError(
-        f"MLflow server at {url} was not ready within {timeout:.0f} s:"
+        f"the server at {url} was not ready within {timeout:.0f} s:"
         " check its log and the backend store URI"
     )
 
