@@ -198,6 +198,7 @@ def test_cruft_update_from_before_the_regrouping_equals_a_fresh_project(
     assert changed
     assert status_paths(project) == changed | {".cruft.json"}
     assert sorted(after) == sorted(fresh)
+    assert after == fresh
     assert [path for path in fresh if after[path] != fresh[path]] == []
     cruft_state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
     assert cruft_state["commit"] == new_commit
