@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -121,3 +122,10 @@ def zizmor_offline(*projects: Path) -> None:
     """Audit the GitHub workflows and Dependabot files of ``projects``: no findings."""
     completed = run_tool(ZIZMOR, "--offline", "--no-progress", *map(str, projects))
     assert "No findings to report" in completed.stdout
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,18 +21,12 @@ from pathlib import Path
 import pytest
 
 from baked import Cookies
+from helpers import free_port
 from installed import DEFAULT_COMBINATION, Project, installed_project
 
 pytestmark = pytest.mark.slow
 
 SERVER_START_TIMEOUT = 180
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_bindir() -> Path | None:

@@ -14,7 +14,6 @@ import itertools
 import json
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 import yaml
 
 from baked import Cookies
+from helpers import free_port
 from installed import (
     DEFAULT_COMBINATION,
     Project,
@@ -41,12 +41,6 @@ STARTUP_TIMEOUT_S = 120
 LOAD_REQUESTS = 10_000
 MALFORMED_SHARE = 0.2
 SEED = 20261123
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
