@@ -45,6 +45,7 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "hatchling": ("hatchling",),
     "matplotlib": ("matplotlib",),
     "httpx2": ("httpx2",),
+    "import-linter": ("importlinter", "grimp"),
     "mlflow": ("mlflow",),
     "mypy": ("mypy",),
     "myst-parser": ("myst_parser",),
