@@ -312,7 +312,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--project", type=Path, help="an already trained project")
     parser.add_argument("--keep", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.project and not (args.project / "config.yaml").is_file():
+        parser.error(f"--project {args.project}: not a rendered project directory")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
