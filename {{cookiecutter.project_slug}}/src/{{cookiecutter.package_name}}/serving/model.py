@@ -14,8 +14,7 @@ from mlflow.tracking import MlflowClient
 from .. import __version__
 from ..config import Settings
 from ..errors import ModelError, first_line
-from ..tracking.artifacts import load_model
-from ..tracking.connection import connect
+from ..tracking.artifacts import load_configured_model
 from ..tracking.registry import champion_uri
 from .inputs import Column, signature_columns
 
@@ -103,9 +102,8 @@ def load_served_model(settings: Settings, model_uri: str | None) -> ServedModel:
         If there is no model at ``uri``, it is not a scikit-learn model, or its
         signature has no named columns.
     """
-    connect(settings.tracking)
     uri = model_uri or champion_uri(settings.tracking)
-    model = load_model(uri)
+    model = load_configured_model(settings, uri)
     try:
         estimator = model.get_raw_model()  # type: ignore[no-untyped-call]
     except MlflowException as error:
