@@ -21,7 +21,9 @@ from typing import Any
 # The repository root is the cookiecutter template: cookiecutter.json, hooks/,
 # templates/ and the project directory below live there.
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
-PROJECT_TEMPLATE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+# Named through a filter of ml_template_extensions.py that keeps it one plain name.
+PROJECT_TEMPLATE_NAME = "{{cookiecutter.project_slug|project_directory}}"
+PROJECT_TEMPLATE_DIR = TEMPLATE_DIR / PROJECT_TEMPLATE_NAME
 PACKAGE_PLACEHOLDER = "{{cookiecutter.package_name}}"
 HOOKS_DIR = TEMPLATE_DIR / "hooks"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TEMPLATE_DIR
+from helpers import PROJECT_TEMPLATE_NAME, TEMPLATE_DIR
 
 CRUFT = str(Path(sys.executable).with_name("cruft"))
 ANSWERS = {"project_name": "Old Project", "init_git": "yes"}
@@ -93,7 +93,7 @@ def test_cruft_update_brings_template_changes_into_an_old_project(
     readme.write_text(readme.read_text(encoding="utf-8") + "\nOur notes.\n")
     commit_all(project, "our own edit")
 
-    changelog = template_repository / "{{cookiecutter.project_slug}}" / "CHANGELOG.md"
+    changelog = template_repository / PROJECT_TEMPLATE_NAME / "CHANGELOG.md"
     changelog.write_text("# Changes to {{ cookiecutter.project_name }}\n")
     new_commit = commit_all(template_repository, "template v2: a changelog")
     run(CRUFT, "update", "--skip-apply-ask", cwd=project)

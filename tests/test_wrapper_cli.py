@@ -25,7 +25,7 @@ from cookiecutter.exceptions import FailedHookException, OutputDirExistsExceptio
 from uv import find_uv_bin
 
 import ml_template
-from helpers import TEMPLATE_DIR
+from helpers import PROJECT_TEMPLATE_NAME, TEMPLATE_DIR
 from ml_template.cli import error_message, main
 
 PROJECT = "ml-project"
@@ -33,8 +33,9 @@ PROJECT = "ml-project"
 TEMPLATE_SOURCES = [
     "cookiecutter.json",
     "hooks",
+    "ml_template_extensions.py",
     "templates",
-    "{{cookiecutter.project_slug}}",
+    PROJECT_TEMPLATE_NAME,
 ]
 # The package's own files in the wheel, besides the template.
 PACKAGE_FILES = ["__init__.py", "cli.py", "py.typed"]
@@ -256,7 +257,7 @@ def test_wheel_ships_exactly_the_template(dist: Path) -> None:
         "cookiecutter.json",
         "hooks/pre_gen_project.py",
         "templates/licenses/MIT.txt",
-        "{{cookiecutter.project_slug}}/pyproject.toml",
+        f"{PROJECT_TEMPLATE_NAME}/pyproject.toml",
     ]:
         assert f"ml_template/template/{path}" in shipped
     code = names - shipped - {n for n in names if ".dist-info/" in n}
