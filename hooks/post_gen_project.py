@@ -4,15 +4,28 @@ Each option value owns whole files (listed in ``OPTION_FILES``); the files of
 every value that was not chosen are deleted, so generated code never carries
 Jinja if-blocks for features the project does not have. The chosen task's
 files then take fixed names (``FIXED_NAMES``), so code imports them under one
-name whatever the task. With ``init_git``, the
-project becomes a git repository on branch ``main``, with a first commit when
-git knows who the author is. Answers arrive as a JSON document parsed with
-``json.loads``, never as code.
+name whatever the task.
+
+With ``init_git``, the dependencies are locked first, so that the first commit
+holds ``uv.lock`` and CI can install with ``--locked`` from the start: when
+``uv`` is on the PATH, ``uv lock`` asks the package index (2 to 7 s measured)
+with short HTTP timeouts and an overall limit, so that a machine whose network
+drops packets gives up in seconds instead of hanging (uv's defaults retry for
+about two minutes); without an index, ``uv lock --offline`` resolves from
+uv's cache (about 0.2 s), which may pin older versions than the index has
+(``uv lock --upgrade`` moves them on). No Python is downloaded for it. If uv
+is missing or both attempts fail, one line says how to make the lock; without
+``init_git`` nothing is locked, and the first ``uv sync`` writes ``uv.lock``.
+The project then becomes a git repository on branch ``main``, with a first
+commit when git knows who the author is: from its configuration or from
+``GIT_AUTHOR_*`` and ``GIT_COMMITTER_*`` variables. Answers arrive as a JSON
+document parsed with ``json.loads``, never as code.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -60,6 +73,13 @@ FIXED_NAMES: dict[str, str] = {
     "tests/test_{task}.py": "tests/test_task.py",
 }
 INITIAL_BRANCH = "main"
+# Bounds of the online ``uv lock``: seconds per HTTP request, retries of a failed
+# request, and seconds for the whole resolution (7 s measured with a cold cache).
+LOCK_HTTP_TIMEOUT = "10"
+LOCK_HTTP_RETRIES = "1"
+LOCK_TIMEOUT = 120
+# Variables that would make ``uv lock`` check an existing lock instead of writing one.
+LOCK_BLOCKING_VARIABLES = ("UV_LOCKED", "UV_FROZEN")
 INITIAL_COMMIT_MESSAGE = "Initial commit from the ml-template"
 
 
@@ -126,11 +146,16 @@ def git(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def git_user_configured(project: Path) -> bool:
-    """Whether git has both ``user.name`` and ``user.email`` for ``project``."""
+def git_identity_known(project: Path) -> bool:
+    """Whether git knows the author and committer of a commit in ``project``.
+
+    ``git var`` answers as ``git commit`` would: from ``user.name`` and
+    ``user.email`` in any configuration, or from the ``GIT_AUTHOR_*`` and
+    ``GIT_COMMITTER_*`` variables that CI systems set instead.
+    """
     return all(
-        git(project, "config", key).stdout.strip()
-        for key in ("user.name", "user.email")
+        git(project, "var", variable).returncode == 0
+        for variable in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT")
     )
 
 
@@ -151,7 +176,7 @@ def init_repository(project: Path) -> str:
         completed = git(project, *arguments)
         if completed.returncode != 0:
             return f"git {arguments[0]} failed: {completed.stderr.strip()}"
-    if not git_user_configured(project):
+    if not git_identity_known(project):
         return "\n".join(
             [
                 f"Created a git repository (branch {INITIAL_BRANCH}), files staged.",
@@ -169,6 +194,69 @@ def init_repository(project: Path) -> str:
     return f"Created a git repository on branch {INITIAL_BRANCH} with a first commit."
 
 
+def run_uv_lock(
+    uv: str, project: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``uv lock`` in ``project``, within ``LOCK_TIMEOUT`` seconds.
+
+    Raises
+    ------
+    subprocess.TimeoutExpired
+        If uv did not finish in time; it has then been stopped.
+    """
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in LOCK_BLOCKING_VARIABLES
+    }
+    # The user's own settings win: a slow mirror may need longer timeouts.
+    environment.setdefault("UV_HTTP_TIMEOUT", LOCK_HTTP_TIMEOUT)
+    environment.setdefault("UV_HTTP_RETRIES", LOCK_HTTP_RETRIES)
+    return subprocess.run(
+        [uv, "lock", "--quiet", "--no-python-downloads", *options],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=LOCK_TIMEOUT,
+    )
+
+
+def uv_error(stderr: str) -> str:
+    """Return uv's error in one line: what failed and, if given, its last cause."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "uv gave no reason"
+    causes = [line for line in lines if line.startswith("cause: ")]
+    summary = lines[0].removeprefix("error: ").rstrip(".")
+    if causes:
+        summary += ": " + causes[-1].removeprefix("cause: ").rstrip(".")
+    return summary
+
+
+def lock_dependencies(project: Path) -> str:
+    """Write ``uv.lock`` in ``project``; return one line saying what happened.
+
+    The lock is resolved from the package index, or else from uv's cache;
+    see the module docstring for how the attempt at the index is bounded.
+    """
+    uv = shutil.which("uv")
+    if uv is None:
+        return "uv was not found: no uv.lock (install uv, then run `uv lock`)."
+    try:
+        online = run_uv_lock(uv, project)
+    except subprocess.TimeoutExpired:
+        reason = f"uv lock did not finish within {LOCK_TIMEOUT} s"
+    else:
+        if online.returncode == 0:
+            return "Locked the dependencies in uv.lock."
+        reason = uv_error(online.stderr)
+    if run_uv_lock(uv, project, "--offline").returncode == 0:
+        return f"Locked the dependencies in uv.lock from uv's cache ({reason})."
+    return f"No uv.lock: {reason}. Once that is fixed, run `uv lock` and commit it."
+
+
 def main(answers_json: str) -> int:
     """Prune the rendered project in the working directory and print next steps."""
     answers = json.loads(answers_json)
@@ -176,6 +264,7 @@ def main(answers_json: str) -> int:
     remove_unselected(project, answers)
     move_to_fixed_names(project, answers)
     if answers["init_git"] == "yes":
+        print(lock_dependencies(project))
         print(init_repository(project))
     print(next_steps(answers))
     return 0

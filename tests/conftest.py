@@ -13,10 +13,12 @@ imports another.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from uv import find_uv_bin
 
 # Failing asserts in the shared modules then explain themselves, as in tests;
 # pytest rewrites a module's asserts only if registered before it is imported.
@@ -36,3 +38,16 @@ def git_user(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.setenv("GIT_CONFIG_GLOBAL", str(config))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
         yield config
+
+
+@pytest.fixture
+def uv_on_path(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Put the uv of this test environment first on the PATH; return it.
+
+    The post-generation hook locks the dependencies with the uv it finds there.
+    """
+    uv = find_uv_bin()
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join([str(Path(uv).parent), os.environ["PATH"]])
+    )
+    return uv

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import sysconfig
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 # The repository root is the cookiecutter template: cookiecutter.json, hooks/,
 # templates/ and the project directory below live there.
@@ -87,6 +90,19 @@ def load_hook(name: str) -> ModuleType:
 
 GIT_USER = ("Template Tests", "template-tests@example.com")
 
+# Answers that are paths, not names: each is refused and leaves nothing behind.
+# ``{absolute}`` stands for a directory beside the output directory.
+PATH_ANSWERS = [
+    pytest.param("project_slug", "../escaped", id="slug-parent"),
+    pytest.param("project_slug", "a/b", id="slug-slash"),
+    pytest.param("project_slug", "a\\b", id="slug-backslash"),
+    pytest.param("project_slug", "..", id="slug-dotdot"),
+    pytest.param("project_slug", "{absolute}", id="slug-absolute"),
+    pytest.param("package_name", "../escaped", id="package-parent"),
+    pytest.param("package_name", "a/b", id="package-slash"),
+    pytest.param("package_name", "{absolute}", id="package-absolute"),
+]
+
 
 def write_git_config(path: Path, user: tuple[str, str] | None) -> Path:
     """Write a git global configuration file, with ``user`` (name, email) if given."""
@@ -124,6 +140,37 @@ def zizmor_offline(*projects: Path) -> None:
     """Audit the GitHub workflows and Dependabot files of ``projects``: no findings."""
     completed = run_tool(ZIZMOR, "--offline", "--no-progress", *map(str, projects))
     assert "No findings to report" in completed.stdout
+
+
+def copy_working_tree(destination: Path) -> None:
+    """Copy what this checkout would commit, uncommitted changes included."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for name in listing.stdout.split("\0"):
+        if (TEMPLATE_DIR / name).is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE_DIR / name, target)
+
+
+def copy_template_repository(destination: Path) -> Path:
+    """Copy this checkout's working tree into a new git repository; return it.
+
+    cruft renders only templates that are git repositories.
+    """
+    copy_working_tree(destination)
+    for arguments in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["commit", "-qm", "v1"],
+    ):
+        subprocess.run(["git", *arguments], cwd=destination, check=True)
+    return destination
 
 
 def free_port() -> int:

@@ -200,7 +200,7 @@ def test_pre_commit_hooks_pass_on_every_file(project: Project) -> None:
     hooks = [line for line in completed.stdout.splitlines() if "..." in line]
     assert len(hooks) == 10
     assert all(line.endswith(("Passed", "Skipped")) for line in hooks), hooks
-    assert git_status(project) == ["?? uv.lock"]
+    assert git_status(project) == []
 
 
 def test_format_changes_nothing(project: Project) -> None:
@@ -209,7 +209,7 @@ def test_format_changes_nothing(project: Project) -> None:
     project.run("make", "format")
 
     assert commits == ["Initial commit from the ml-template"]
-    assert git_status(project) == ["?? uv.lock"]
+    assert git_status(project) == []
 
 
 def test_ci_files_are_valid(project: Project) -> None:

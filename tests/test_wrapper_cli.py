@@ -179,6 +179,11 @@ def test_existing_project_is_one_line(
         ("author_email=nope", "author_email"),
         ("package_name=json", "package_name"),
         ("task=clustering", "task"),
+        ("project_slug=../escaped", "project_slug"),
+        ("project_slug=a/b", "project_slug"),
+        ("project_slug=..", "project_slug"),
+        ("package_name=../escaped", "package_name"),
+        ("package_name=a/b", "package_name"),
     ],
 )
 def test_bad_answer_is_one_line_and_leaves_nothing(
@@ -194,6 +199,20 @@ def test_bad_answer_is_one_line_and_leaves_nothing(
     assert completed.returncode == 1
     assert field in assert_one_error_line(completed)
     assert list(output_dir.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [output_dir]
+
+
+def test_absolute_slug_is_one_line_and_leaves_nothing(
+    cli: Path, output_dir: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    absolute = tmp_path / "absolute"
+    answer = f"project_slug={absolute}"
+
+    completed = run([cli, "--no-input", "-o", output_dir, answer], tmp_path, env)
+
+    assert completed.returncode == 1
+    assert "project_slug" in assert_one_error_line(completed)
+    assert list(tmp_path.iterdir()) == [output_dir]
 
 
 @pytest.mark.parametrize("argument", ["author_email", "=x", "autor_email=x"])
