@@ -1,10 +1,12 @@
-"""Slow tier: the generated scoring service under fuzzing and load.
+"""Slow tier: the generated scoring service under fuzzing and load, and against MLflow.
 
 One default project is rendered, installed and trained; its real ``serve``
 command then runs as a subprocess on 127.0.0.1 while schemathesis generates
 requests from the service's own OpenAPI schema, and while a bounded load of
 valid and malformed requests hits it. Neither may get a single 5xx answer,
-and the server must still be healthy afterwards.
+and the server must still be healthy afterwards. ``mlflow models serve`` then
+serves the same champion, and rows copied from the data file, extra columns
+and all, get the same answer from both in every input format.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import os
 import random
 import signal
 import subprocess
@@ -19,6 +22,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,6 @@ from installed import (
     DEFAULT_COMBINATION,
     Project,
     installed_project,
-    subprocess_environment,
 )
 
 pytestmark = pytest.mark.slow
@@ -51,32 +54,82 @@ def project(cookies_session: Cookies) -> Project:
     return created
 
 
+@contextmanager
+def running_server(
+    project: Project,
+    command: list[str],
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Run ``command --port N`` in the project until the block ends; yield its URL.
+
+    The server's output goes to ``log``. It runs in a process group of its
+    own, and the whole group is stopped with SIGTERM, as a service manager
+    would: ``mlflow models serve`` runs its server as a child process.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [*command, "--port", str(port)],
+            cwd=project.path,
+            env=project.environment(extra_env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while not healthy(url):
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"{command[0]} did not start"
+                time.sleep(0.5)
+            yield url
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def base_url(project: Project) -> Iterator[str]:
     """URL of the project's own ``serve`` command, running for this module."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = project.path / ".venv" / "bin" / project.slug
+    command = [str(project.path / ".venv" / "bin" / project.slug), "serve"]
     log = project.path / "serve.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [command, "serve", "--port", str(port)],
-            cwd=project.path,
-            env=subprocess_environment(project.uv),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not healthy(url):
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "serve did not become healthy"
-            time.sleep(0.5)
+    with running_server(project, command, log) as url:
         yield url
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
     text = log.read_text()
     assert "Application shutdown complete" in text
     assert "Traceback" not in text, text[-5000:]
+
+
+@pytest.fixture(scope="module")
+def mlflow_url(project: Project) -> Iterator[str]:
+    """URL of ``mlflow models serve`` serving the project's champion."""
+    tracking = yaml.safe_load((project.path / "config.yaml").read_text())["tracking"]
+    model = f"models:/{tracking['registered_model']}@{tracking['champion_alias']}"
+    command = [
+        str(project.path / ".venv" / "bin" / "mlflow"),
+        "models",
+        "serve",
+        "--model-uri",
+        model,
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+    ]
+    venv_bin = project.path / ".venv" / "bin"
+    env = {
+        # mlflow models serve starts uvicorn by name: the project's own.
+        "PATH": os.pathsep.join([str(venv_bin), project.environment()["PATH"]]),
+        # The tracking store the project's commands used to train.
+        "MLFLOW_TRACKING_URI": os.environ.get(
+            "MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"
+        ),
+    }
+    log = project.path / "mlflow-serve.log"
+    with running_server(project, command, log, env) as url:
+        yield url
 
 
 def healthy(url: str) -> bool:
@@ -172,3 +225,69 @@ def test_load_with_malformed_requests_has_no_5xx(
     assert bad == pytest.approx(LOAD_REQUESTS * MALFORMED_SHARE, rel=0.15)
     assert statuses[200] == LOAD_REQUESTS - bad
     assert healthy(base_url)
+
+
+def data_file_lines(project: Project) -> list[str]:
+    """The header and every 30th row of the data file, verbatim: every species."""
+    lines = (project.path / "data" / "penguins.csv").read_text().splitlines()
+    return [lines[0], *lines[1::30]]
+
+
+def requests_in_every_format(lines: list[str]) -> dict[str, tuple[str, str]]:
+    """(content type, body) of the same rows in each input format MLflow accepts.
+
+    The rows keep the target and every other column of the data file, and
+    the JSON ones one more; the last request lacks a column the model takes.
+    """
+    rows = [
+        {**{name: convert(text) for name, text in row.items()}, "note": "extra"}
+        for row in csv.DictReader(lines)
+    ]
+    names = list(rows[0])
+    split = {"columns": names, "data": [list(row.values()) for row in rows]}
+    payloads = {
+        "dataframe_split": {"dataframe_split": split},
+        "dataframe_records": {"dataframe_records": rows},
+        "instances": {"instances": rows},
+        "inputs": {"inputs": rows},
+        "inputs by column": {"inputs": {n: [row[n] for row in rows] for n in names}},
+    }
+    requests = {
+        name: ("application/json", json.dumps(payload))
+        for name, payload in payloads.items()
+    }
+    requests["csv"] = ("text/csv", "\n".join(lines) + "\n")
+    without_island = [{k: v for k, v in row.items() if k != "island"} for row in rows]
+    requests["missing column"] = (
+        "application/json",
+        json.dumps({"dataframe_records": without_island}),
+    )
+    return requests
+
+
+def test_mlflow_clients_get_the_same_answers(
+    project: Project, base_url: str, mlflow_url: str
+) -> None:
+    statuses = {}
+    predictions = []
+    for name, (content_type, body) in requests_in_every_format(
+        data_file_lines(project)
+    ).items():
+        ours, theirs = (
+            httpx.post(
+                f"{url}/invocations",
+                content=body,
+                headers={"Content-Type": content_type},
+                timeout=30,
+            )
+            for url in (base_url, mlflow_url)
+        )
+        statuses[name] = (ours.status_code, theirs.status_code)
+        if ours.status_code == 200:
+            assert ours.json() == theirs.json(), name
+            predictions.append(ours.json()["predictions"])
+
+    assert statuses.pop("missing column") == (400, 400)
+    assert set(statuses.values()) == {(200, 200)}
+    assert len(statuses) == 6
+    assert len(set(predictions[0])) > 1  # not one answer repeated for every row

@@ -6,28 +6,97 @@ registered champion) happen once per test session.
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
+import sys
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner, Result
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }} import tracking
+from {{ cookiecutter.package_name }}.cli import cli
 from {{ cookiecutter.package_name }}.config import (
+    ENV_PREFIX,
     Settings,
     TrackingConfig,
     load_config,
 )
 from {{ cookiecutter.package_name }}.data import Split
 from {{ cookiecutter.package_name }}.evaluation import holdout_split
+from {{ cookiecutter.package_name }}.model import TASK
+from {{ cookiecutter.package_name }}.tracking.connection import (
+    RETRIES_ENVVAR,
+    TIMEOUT_ENVVAR,
+)
 from {{ cookiecutter.package_name }}.workflows import train
 
+PACKAGE_NAME = "{{ cookiecutter.package_name }}"
+SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
+CONSOLE_SCRIPT = Path(sys.executable).with_name(SCRIPT_NAME)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = PROJECT_ROOT / "config.yaml"
 DEMO_DATA = PROJECT_ROOT / "data" / "penguins.csv"
+OWN_TARGETS = {"classification": "Species Label", "regression": "Body Mass (g)"}
+"""The target column of the made-up table for each task; the other is extra."""
+
+
+def cli_env(uri: str, saved_runs: Path, **overrides: str) -> dict[str, str]:
+    """Environment pointing the CLI at ``uri``, saving runs under ``saved_runs``."""
+    return {
+        f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
+        f"{ENV_PREFIX}TRACKING__URI": uri,
+        f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(saved_runs),
+        **{f"{ENV_PREFIX}{key.upper()}": value for key, value in overrides.items()},
+    }
+
+
+def invoke(args: list[str], env: dict[str, str]) -> Result:
+    """Run the CLI with ``args`` in ``env``; exceptions other than exits propagate."""
+    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+
+def assert_one_line_error(result: Result, message: str) -> None:
+    """The command failed with exit 1 and one ``Error:`` line, last, no traceback."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert errors == lines[-1:], result.stderr
+    assert message in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def config_with_data(directory: Path, data_section: str) -> Path:
+    """Write the shipped configuration with its ``data:`` section replaced.
+
+    This is what a user bringing a table of their own does: edit ``data:``
+    alone.
+    """
+    shipped = CONFIG_PATH.read_text(encoding="utf-8")
+    text, replaced = re.subn(
+        r"^data:\n(?:  .*\n)+", data_section, shipped, flags=re.MULTILINE
+    )
+    assert replaced == 1
+    path = directory / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def own_data_section(table: Path) -> str:
+    """The ``data:`` section for :func:`own_table`, with this task's target."""
+    return (
+        f"data:\n  path: {table}\n  target: {OWN_TARGETS[TASK.NAME]}\n"
+        "  numeric_features: [Bill Length]\n"
+        "  categorical_features: [Home Island]\n"
+        "  test_size: 0.25\n"
+    )
 
 
 def free_port() -> int:
@@ -54,10 +123,82 @@ def settings() -> Settings:
     return load_config(CONFIG_PATH)
 
 
+@pytest.fixture(autouse=True)
+def _restore_tracking(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Undo what connecting changes process-wide: the tracking URI and limits.
+
+    Every test starts without request limits in the environment, and any it
+    sets, like the tracking URI, are gone after it.
+    """
+    for name in (TIMEOUT_ENVVAR, RETRIES_ENVVAR):
+        # Set first, so that the teardown restores the value from before.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    before = mlflow.get_tracking_uri()
+    yield
+    mlflow.set_tracking_uri(before)
+
+
+@pytest.fixture(autouse=True)
+def _restore_package_log_level() -> Iterator[None]:
+    """Undo the level that the CLI (``-q``, ``-v``) sets on the package's logger."""
+    logger = logging.getLogger(PACKAGE_NAME)
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
+
 @pytest.fixture(scope="session")
 def demo_frame() -> pd.DataFrame:
     """The raw demo table, every column included."""
     return pd.read_csv(DEMO_DATA)
+
+
+@pytest.fixture
+def train_on(tmp_path: Path) -> Callable[[Path], Result]:
+    """Run ``train`` from the command line on another data file.
+
+    Tracking and saved runs go to ``tmp_path``; the rest of the shipped
+    configuration applies.
+    """
+
+    def run(data_path: Path) -> Result:
+        env = {
+            f"{ENV_PREFIX}DATA__PATH": str(data_path),
+            f"{ENV_PREFIX}TRACKING__URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tmp_path / "saved-runs"),
+        }
+        args = ["train", "--config", str(CONFIG_PATH)]
+        return CliRunner().invoke(cli, args, env=env)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def own_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A made-up table unlike the demo's, as users bring them.
+
+    Column names with spaces and mixed case, string labels, a categorical
+    column whose values hold a slash and non-ASCII letters, missing values,
+    and an extra column.
+    """
+    rng = np.random.default_rng(0)
+    rows = 160
+    bill = rng.normal(45.0, 5.0, rows)
+    frame = pd.DataFrame(
+        {
+            "row id": np.arange(rows),
+            "Bill Length": bill,
+            "Home Island": rng.choice(["North Shore", "South/East", "Île Verte"], rows),
+            "Species Label": np.where(bill > 45.0, "Great Auk", "little auk"),
+            "Body Mass (g)": 90.0 * bill + rng.normal(0.0, 50.0, rows),
+        }
+    )
+    frame.loc[::9, "Home Island"] = None
+    frame.loc[::11, "Bill Length"] = np.nan
+    path = tmp_path_factory.mktemp("own-data") / "My Auks.csv"
+    frame.to_csv(path, index=False)
+    return path
 
 
 @pytest.fixture(scope="session")

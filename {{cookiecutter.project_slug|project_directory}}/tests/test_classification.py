@@ -1,8 +1,10 @@
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import Result
 from sklearn.base import BaseEstimator
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
@@ -11,16 +13,20 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
+from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.model.task import (
     ESTIMATOR,
     GREATER_IS_BETTER,
     PRIMARY_METRIC,
     GradientBoostedClassifier,
+    check_target,
     compute_metrics,
     evaluation_metrics,
     evaluation_plots,
     stratify_by,
 )
+
+from .conftest import assert_one_line_error
 
 
 def fitted_on(
@@ -146,3 +152,36 @@ def test_evaluation_plots(n_classes: int, curves: int) -> None:
     assert set(figures) == {"confusion_matrix.png", "roc_curves.png"}
     roc_axes = figures["roc_curves.png"].axes[0]
     assert len(roc_axes.get_lines()) == curves + 1  # and the chance diagonal
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["Adelie"] * 5, "has a single class ('Adelie'); classification needs at"),
+        ([0.5, 1.25, 2.0, 3.75], "holds continuous numbers such as 0.5;"),
+    ],
+)
+def test_check_target_refuses_what_cannot_be_classified(
+    labels: list[object], message: str
+) -> None:
+    with pytest.raises(DataError) as raised:
+        check_target(pd.Series(labels, name="kind"), "data.csv")
+
+    assert str(raised.value).startswith(f"data.csv: target column 'kind' {message}")
+
+
+@pytest.mark.parametrize("labels", [["a", "b", "a"], [0, 1, 1], [1.0, 2.0, 2.0]])
+def test_check_target_accepts_class_labels(labels: list[object]) -> None:
+    check_target(pd.Series(labels, name="kind"), "data.csv")
+
+
+def test_single_class_is_one_line_from_the_cli(
+    tmp_path: Path, demo_frame: pd.DataFrame, train_on: Callable[[Path], Result]
+) -> None:
+    path = tmp_path / "adelie.csv"
+    demo_frame[demo_frame["species"] == "Adelie"].to_csv(path, index=False)
+
+    result = train_on(path)
+
+    assert_one_line_error(result, f"{path}: target column 'species' has a single")
+    assert not (tmp_path / "saved-runs").exists()

@@ -6,10 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import __version__
 from {{ cookiecutter.package_name }}.cli import cli
@@ -19,11 +18,14 @@ from {{ cookiecutter.package_name }}.config import (
     TrackingConfig,
 )
 
-from .conftest import CONFIG_PATH, DEMO_DATA
-
-SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
-PACKAGE_NAME = "{{ cookiecutter.package_name }}"
-CONSOLE_SCRIPT = Path(sys.executable).with_name(SCRIPT_NAME)
+from .conftest import (
+    CONFIG_PATH,
+    CONSOLE_SCRIPT,
+    DEMO_DATA,
+    PACKAGE_NAME,
+    assert_one_line_error,
+    invoke,
+)
 
 
 @pytest.fixture
@@ -34,20 +36,6 @@ def env(tracking_uri: str, champion_uri: str, tmp_path: Path) -> dict[str, str]:
         f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tmp_path / "saved-runs"),
         f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
     }
-
-
-def invoke(args: list[str], env: dict[str, str]) -> Result:
-    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
-
-
-def assert_one_line_error(result: Result, message: str) -> None:
-    """The command failed with exit 1 and one ``Error:`` line, last, no traceback."""
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("Error: ")]
-    assert errors == lines[-1:], result.stderr
-    assert message in errors[0]
-    assert "Traceback" not in result.stderr
 
 
 def test_version() -> None:
@@ -92,11 +80,13 @@ def test_train_evaluate_predict(tmp_path: Path, env: dict[str, str]) -> None:
 
 def test_logging_levels_and_json_format(env: dict[str, str]) -> None:
     default = invoke(["evaluate"], env)
-    quiet = invoke(["-q", "evaluate"], env)
+    quiet = invoke(["-qq", "evaluate"], env)
     as_json = invoke(["--log-format", "json", "evaluate"], env)
 
     assert "INFO" in default.stderr
     assert "Scoring" in default.stderr
+    # Two steps down from INFO: warnings (rows dropped for a missing target in
+    # the regression demo) are quiet too.
     assert quiet.stderr == ""
     records = [json.loads(line) for line in as_json.stderr.splitlines()]
     assert any(record["message"].startswith("Scoring") for record in records)
@@ -123,12 +113,23 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def linked(link: Path, target: Path, *, hard: bool = False) -> Path:
+    if hard:
+        link.hardlink_to(target)
+    else:
+        link.symlink_to(target)
+    return link
+
+
 @pytest.fixture
 def bad_files(tmp_path: Path, settings: Settings) -> dict[str, Path]:
     numeric = settings.data.numeric_features[0]
     typo = pd.read_csv(DEMO_DATA).astype({numeric: object})
     typo.loc[3, numeric] = "heavy"
     typo.to_csv(tmp_path / "typo.csv", index=False)
+    data = write(tmp_path / "data.csv", DEMO_DATA.read_text(encoding="utf-8"))
+    config = write(tmp_path / "config.yaml", CONFIG_PATH.read_text(encoding="utf-8"))
+    (tmp_path / "sub").mkdir()
     return {
         "empty": write(tmp_path / "empty.csv", ""),
         "columns": write(tmp_path / "columns.csv", "a,b\n1,2\n"),
@@ -137,7 +138,23 @@ def bad_files(tmp_path: Path, settings: Settings) -> dict[str, Path]:
             tmp_path / "bad.yaml",
             CONFIG_PATH.read_text().replace("seed: 42", "seed: -3"),
         ),
+        "yaml": write(tmp_path / "broken.yaml", "data: [unclosed\n"),
         "logconfig": write(tmp_path / "log.yaml", "version: 99\n"),
+        "goodlog": write(tmp_path / "goodlog.yaml", "version: 1\n"),
+        "data": data,
+        "symlink": linked(tmp_path / "symlink.csv", data),
+        "hardlink": linked(tmp_path / "hardlink.csv", data, hard=True),
+        "ownconfig": config,
+        "configlink": linked(tmp_path / "configlink.md", config),
+    }
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file below ``directory`` (links followed) with its content."""
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
     }
 
 
@@ -145,7 +162,16 @@ def bad_files(tmp_path: Path, settings: Settings) -> dict[str, Path]:
     ("args", "message"),
     [
         (["train", "--config", "{tmp}/absent.yaml"], "config file not found"),
+        (["evaluate", "--config", "{tmp}/absent.yaml"], "config file not found"),
+        (["versions", "--config", "{tmp}/absent.yaml"], "config file not found"),
+        (["promote", "1", "--config", "{tmp}/absent.yaml"], "config file not found"),
+        (["model-card", "--config", "{tmp}/sub"], "config file not found"),
+        (
+            ["predict", "{data}", "-o", "{tmp}/o.csv", "--config", "{tmp}/absent"],
+            "config file not found",
+        ),
         (["train", "--config", "{config}"], "invalid configuration"),
+        (["evaluate", "--config", "{yaml}"], "is not valid YAML at line 2"),
         (["evaluate", "--data", "{tmp}/absent.csv"], "data file not found"),
         (["evaluate", "--data", "{columns}"], "missing column"),
         (["evaluate", "--model", "models:/nope@champion"], "cannot load model"),
@@ -154,14 +180,43 @@ def bad_files(tmp_path: Path, settings: Settings) -> dict[str, Path]:
         (["predict", "{columns}", "-o", "{tmp}/o.csv"], "missing column"),
         (["predict", "{typo}", "-o", "{tmp}/o.csv"], "typo.csv"),
         (["predict", "{data}", "-o", "{tmp}/o.txt"], "unsupported file type"),
+        (["predict", "{tmp}/data.txt", "-o", "{tmp}/o.csv"], "type '.txt'; use .csv"),
         (
             ["predict", "{data}", "-o", "{tmp}/no/o.csv"],
             "output directory does not exist",
         ),
+        (["predict", "{data}", "-o", "{tmp}/sub"], "is a directory"),
+        (["predict", "{data}", "-o", "{tmp}"], "is a directory"),
         (
             ["predict", "{data}", "-o", "{tmp}/o.csv", "--model", "runs:/0/x"],
             "cannot load model",
         ),
+        (
+            ["predict", "{data}", "-o", "{tmp}/o.csv", "--keep", "row_id"],
+            "missing column(s) row_id",
+        ),
+        (["predict", "{data}", "-o", "{data}"], "is an input of this command"),
+        (["predict", "{data}", "-o", "{symlink}"], "is an input of this command"),
+        (["predict", "{data}", "-o", "{hardlink}"], "is an input of this command"),
+        (["predict", "{symlink}", "-o", "{data}"], "is an input of this command"),
+        (["predict", "{data}", "-o", "{tmp}/sub/../data.csv"], "is an input"),
+        (
+            ["predict", "{data}", "-o", "{ownconfig}", "--config", "{ownconfig}"],
+            "is an input of this command",
+        ),
+        (
+            ["--log-config", "{goodlog}", "predict", "{data}", "-o", "{goodlog}"],
+            "is an input of this command",
+        ),
+        (
+            ["model-card", "-o", "{ownconfig}", "--config", "{ownconfig}"],
+            "is an input of this command",
+        ),
+        (
+            ["model-card", "-o", "{configlink}", "--config", "{ownconfig}"],
+            "is an input of this command",
+        ),
+        (["model-card", "-o", "{tmp}/no/card.md"], "output directory does not exist"),
         (["--log-config", "{logconfig}", "evaluate"], "invalid log config"),
     ],
 )
@@ -173,12 +228,13 @@ def test_bad_input_is_one_line_and_exit_1(
     message: str,
 ) -> None:
     names = {key: str(path) for key, path in bad_files.items()}
-    filled = [arg.format(tmp=tmp_path, data=DEMO_DATA, **names) for arg in args]
+    filled = [arg.format(tmp=tmp_path, **names) for arg in args]
+    before = snapshot(tmp_path)
 
     result = invoke(filled, env)
 
     assert_one_line_error(result, message)
-    assert not (tmp_path / "o.csv").exists()
+    assert snapshot(tmp_path) == before  # no output left, every input unchanged
 
 
 @pytest.mark.parametrize(
@@ -257,28 +313,61 @@ def test_heavy_libraries_are_imported_only_when_needed(
     assert set(not_imported).isdisjoint(completed.stdout.split())
 
 
-def test_verbose_shows_the_cause_of_an_error(tmp_path: Path) -> None:
-    absent = str(tmp_path / "absent.yaml")
-
-    default = CliRunner().invoke(cli, ["train", "--config", absent])
-    verbose = CliRunner().invoke(cli, ["-v", "train", "--config", absent])
-
-    assert_one_line_error(default, "config file not found")
-    assert verbose.exit_code == 1
-    assert "FileNotFoundError" in verbose.stderr
-    last_line = verbose.stderr.strip().splitlines()[-1]
-    assert last_line == f"Error: config file not found: {absent}"
-
-
-def test_unusable_tracking_uri_is_one_line(
-    env: dict[str, str], tracking_uri: str
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train"],
+        ["upload", "."],
+        ["evaluate"],
+        ["predict", "in.csv", "-o", "out.csv"],
+        ["promote", "1"],
+        ["rollback"],
+        ["versions"],
+        ["model-card"],
+    ],
+)
+def test_mistyped_config_fails_before_any_ml_library_is_imported(
+    tmp_path: Path, command: list[str]
 ) -> None:
+    mistyped = tmp_path / "cofnig.yaml"
+    code = (
+        f"import sys\nfrom {PACKAGE_NAME}.cli import cli\n"
+        f"try:\n    cli({[*command, '--config', str(mistyped)]!r})\n"
+        "except SystemExit as stop:\n    print(stop.code)\n"
+        "print(*sorted(m for m in sys.modules if '.' not in m))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != f"{ENV_PREFIX}CONFIG"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    status, modules = completed.stdout.splitlines()
+    assert status == "1"
+    assert completed.stderr == f"Error: config file not found: {mistyped}\n"
+    assert {"mlflow", "sklearn", "pandas"}.isdisjoint(modules.split())
+
+
+def test_verbose_shows_the_cause_of_an_error(tmp_path: Path) -> None:
+    broken = str(write(tmp_path / "broken.yaml", "data: [unclosed\n"))
+
+    default = CliRunner().invoke(cli, ["evaluate", "--config", broken])
+    verbose = CliRunner().invoke(cli, ["-v", "evaluate", "--config", broken])
+
+    assert_one_line_error(default, "is not valid YAML")
+    assert verbose.exit_code == 1
+    assert "yaml.parser.ParserError" in verbose.stderr
+    last_line = verbose.stderr.strip().splitlines()[-1]
+    assert last_line == f"Error: config file {broken} is not valid YAML at line 2"
+
+
+def test_unusable_tracking_uri_is_one_line(env: dict[str, str]) -> None:
     unsupported = {**env, f"{ENV_PREFIX}TRACKING__URI": "bogus://nowhere"}
 
-    try:
-        result = invoke(["train"], unsupported)
-    finally:
-        mlflow.set_tracking_uri(tracking_uri)  # process-wide: restore for later tests
+    result = invoke(["train"], unsupported)
 
     assert_one_line_error(result, "MLflow tracking at bogus://nowhere failed")
 

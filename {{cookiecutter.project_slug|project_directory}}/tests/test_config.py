@@ -1,7 +1,9 @@
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from {{ cookiecutter.package_name }}.cli import cli
 from {{ cookiecutter.package_name }}.config import (
     ENV_PREFIX,
     Settings,
@@ -9,7 +11,13 @@ from {{ cookiecutter.package_name }}.config import (
 )
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
-from .conftest import CONFIG_PATH, PROJECT_ROOT
+from .conftest import (
+    CONFIG_PATH,
+    PROJECT_ROOT,
+    assert_one_line_error,
+    config_with_data,
+    own_data_section,
+)
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -50,13 +58,69 @@ def test_environment_overrides_file_values(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.model.learning_rate == load_config(CONFIG_PATH).model.learning_rate
 
 
-def test_bad_environment_value_is_a_config_error(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (f"{ENV_PREFIX}SEED", "abc", "seed: Input should be a valid integer"),
+        (f"{ENV_PREFIX}DATA__TEST_SIZE", "2", "data.test_size: Input should be less"),
+        (f"{ENV_PREFIX.lower()}model__max_iter", "0", "model.max_iter: Input"),
+        (f"{ENV_PREFIX}DATA", '{"test_size": 2}', "data.test_size: Input"),
+        (f"{ENV_PREFIX}DATA__NUMERIC_FEATURES", '["a", 1]', "numeric_features.1"),
+        (f"{ENV_PREFIX}DATA__NUMERIC_FEATURES", "a, b", "written as JSON"),
+    ],
+)
+def test_bad_environment_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
 ) -> None:
-    monkeypatch.setenv(f"{ENV_PREFIX}SEED", "seven")
+    monkeypatch.setenv(variable, value)
 
-    with pytest.raises(ConfigError, match="seed"):
+    with pytest.raises(ConfigError) as raised:
         load_config(CONFIG_PATH)
+
+    assert str(raised.value).startswith(
+        f"invalid value in environment variable {variable}: "
+    )
+    assert message in str(raised.value)
+
+
+def test_bad_file_value_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}MODEL__MAX_ITER", "3")
+    path = shipped_config_with(tmp_path, "seed: 42", "seed: abc")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+
+    assert str(raised.value).startswith(f"invalid configuration in {path}: seed: ")
+
+
+def test_file_and_environment_at_odds_name_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    variable = f"{ENV_PREFIX}DATA__TARGET"
+    monkeypatch.setenv(variable, settings.data.categorical_features[0])
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(CONFIG_PATH)
+
+    assert str(raised.value).startswith(
+        f"invalid configuration in {CONFIG_PATH} with environment variable"
+        f" {variable}: data: target"
+    )
+
+
+def test_bad_environment_value_is_one_line_from_the_cli(tmp_path: Path) -> None:
+    variable = f"{ENV_PREFIX}SEED"
+    env = {
+        variable: "abc",
+        f"{ENV_PREFIX}TRACKING__URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    }
+
+    result = CliRunner().invoke(cli, ["train", "--config", str(CONFIG_PATH)], env=env)
+
+    assert_one_line_error(result, f"invalid value in environment variable {variable}")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -101,19 +165,45 @@ def test_duplicate_features_are_rejected(tmp_path: Path, settings: Settings) -> 
         load_config(path)
 
 
+def test_slice_columns_are_unset_in_the_shipped_config(settings: Settings) -> None:
+    assert settings.evaluation.slice_columns is None
+
+
 def test_slice_columns_must_be_categorical_features(
     tmp_path: Path, settings: Settings
 ) -> None:
     numeric = settings.data.numeric_features[0]
-    path = shipped_config_with(
-        tmp_path, "slice_columns: [", f"slice_columns: [{numeric}, nope, "
+    text = CONFIG_PATH.read_text(encoding="utf-8")
+    path = write_config(
+        tmp_path, f"{text}evaluation:\n  slice_columns: [{numeric}, nope]\n"
     )
 
-    with pytest.raises(
-        ConfigError,
-        match=f"slice_columns must be categorical features: {numeric}, nope",
-    ):
+    expected = f"evaluation: slice_columns must be categorical features: {numeric}"
+    with pytest.raises(ConfigError, match=f"{expected}, nope$"):
         load_config(path)
+
+
+def test_editing_data_alone_loads_a_table_of_ones_own(
+    tmp_path: Path, own_table: Path
+) -> None:
+    path = config_with_data(tmp_path, own_data_section(own_table))
+
+    settings = load_config(path)
+
+    assert settings.data.features == ["Bill Length", "Home Island"]
+    assert settings.evaluation.slice_columns is None
+    assert settings.card.written_for == tmp_path / "data" / "penguins.csv"
+
+
+def test_card_written_for_is_resolved_against_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = shipped_config_with(
+        tmp_path, "written_for: data/penguins.csv", "written_for: d/x.csv"
+    )
+    monkeypatch.chdir(PROJECT_ROOT)
+
+    assert load_config(path).card.written_for == tmp_path / "d" / "x.csv"
 
 
 def test_no_features_is_rejected(tmp_path: Path, settings: Settings) -> None:

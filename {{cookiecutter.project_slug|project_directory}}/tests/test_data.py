@@ -1,14 +1,34 @@
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import Result
+from sklearn.model_selection import train_test_split
 
 from {{ cookiecutter.package_name }} import data
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.evaluation import holdout_split
 
-from .conftest import DEMO_DATA
+from .conftest import DEMO_DATA, assert_one_line_error
+
+TrainOn = Callable[[Path], Result]
+
+
+def with_data_file(settings: Settings, path: Path) -> Settings:
+    """Return ``settings`` reading its data from ``path``."""
+    return settings.model_copy(
+        update={"data": settings.data.model_copy(update={"path": path})}
+    )
+
+
+def four_rows(demo_frame: pd.DataFrame) -> pd.DataFrame:
+    """Two labelled rows of each of two species: too few to split."""
+    labelled = demo_frame.dropna(subset=["species", "body_mass_g"])
+    return labelled.groupby("species").head(2).head(4)
 
 
 def test_reads_csv_and_parquet_alike(tmp_path: Path, demo_frame: pd.DataFrame) -> None:
@@ -72,14 +92,26 @@ def test_unusable_files_are_data_errors(
         data.read_table(path)
 
 
-def test_load_dataset_drops_rows_without_target(settings: Settings) -> None:
-    raw = pd.read_csv(DEMO_DATA)
+def test_load_dataset_drops_rows_without_target_with_a_warning(
+    tmp_path: Path, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = pd.read_csv(DEMO_DATA)
+    frame.loc[:4, settings.data.target] = np.nan
+    unlabelled = frame[settings.data.target].isna().sum()
+    path = tmp_path / "gaps.csv"
+    frame.to_csv(path, index=False)
 
-    dataset = data.load_dataset(settings.data)
+    with caplog.at_level(logging.WARNING):
+        dataset = data.load_dataset(settings.data, path)
 
-    assert len(dataset.target) == raw[settings.data.target].notna().sum()
+    assert len(dataset.target) == len(frame) - unlabelled
     assert dataset.target.notna().all()
     assert list(dataset.features.columns) == settings.data.features
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        f"Dropped {unlabelled} row(s) of {path} without a value in target column"
+        f" {settings.data.target!r}"
+    ]
 
 
 def test_missing_columns_are_named(tmp_path: Path, settings: Settings) -> None:
@@ -125,16 +157,106 @@ def test_no_labelled_rows_is_an_error(tmp_path: Path, settings: Settings) -> Non
 def test_split_is_reproducible_and_sized(settings: Settings) -> None:
     dataset = data.load_dataset(settings.data)
 
-    first = data.split_dataset(dataset, 0.25, seed=3, stratify=None)
-    second = data.split_dataset(dataset, 0.25, seed=3, stratify=None)
+    first = data.split_dataset(dataset, 0.25, 3, None, DEMO_DATA)
+    second = data.split_dataset(dataset, 0.25, 3, None, DEMO_DATA)
 
     pd.testing.assert_frame_equal(first.test.features, second.test.features)
     assert len(first.test.target) == pytest.approx(0.25 * len(dataset.target), abs=1)
 
 
-def test_split_too_small_is_a_data_error(settings: Settings) -> None:
-    dataset = data.load_dataset(settings.data)
-    tiny = data.Dataset(dataset.features.head(1), dataset.target.head(1))
+@pytest.mark.parametrize("n_rows", [5, 8, 30, 344])
+@pytest.mark.parametrize("test_size", [0.1, 0.25, 0.5, 0.75])
+def test_split_sizes_are_those_of_scikit_learn(n_rows: int, test_size: float) -> None:
+    rows = np.arange(n_rows)
 
-    with pytest.raises(DataError, match="cannot split the data"):
-        data.split_dataset(tiny, 0.25, seed=0, stratify=None)
+    train, test = train_test_split(rows, test_size=test_size, random_state=0)
+
+    assert data.split_sizes(n_rows, test_size) == (len(train), len(test))
+
+
+@pytest.mark.parametrize(("test_size", "per_part"), [(0.25, 2), (0.1, 3), (0.9, 2)])
+def test_rows_needed_is_the_fewest_that_split(test_size: float, per_part: int) -> None:
+    needed = data.rows_needed(test_size, per_part)
+
+    assert min(data.split_sizes(needed, test_size)) >= per_part
+    assert min(data.split_sizes(needed - 1, test_size)) < per_part
+
+
+def test_split_too_small_says_how_many_rows_are_needed(settings: Settings) -> None:
+    dataset = data.load_dataset(settings.data)
+    tiny = data.Dataset(dataset.features.head(4), dataset.target.head(4))
+
+    with pytest.raises(DataError) as raised:
+        data.split_dataset(tiny, 0.25, 0, None, DEMO_DATA)
+
+    assert str(raised.value).startswith(
+        f"{DEMO_DATA}: 4 labelled rows are too few for test_size 0.25:"
+        " the split needs at least 5, for 2 rows in both"
+    )
+
+
+def test_stratified_split_needs_two_rows_of_every_class(settings: Settings) -> None:
+    dataset = data.load_dataset(settings.data)
+    labels = pd.Series(["a"] * 20 + ["b"])
+    rows = data.Dataset(dataset.features.head(21), labels)
+
+    with pytest.raises(DataError, match=r"too few rows of class 'b' \(1\)"):
+        data.split_dataset(rows, 0.25, 0, labels, DEMO_DATA)
+
+
+def test_stratified_split_needs_a_row_of_each_class_in_each_part(
+    settings: Settings,
+) -> None:
+    dataset = data.load_dataset(settings.data)
+    labels = pd.Series(["a", "a", "b", "b", "c", "c"])
+    rows = data.Dataset(dataset.features.head(6), labels)
+
+    with pytest.raises(
+        DataError, match=r"6 labelled rows .* at least 9, for a row of each of 3"
+    ):
+        data.split_dataset(rows, 0.25, 0, labels, DEMO_DATA)
+
+
+def test_holdout_split_refuses_too_few_rows_naming_the_file(
+    tmp_path: Path, settings: Settings, demo_frame: pd.DataFrame
+) -> None:
+    path = tmp_path / "few.csv"
+    four_rows(demo_frame).to_csv(path, index=False)
+
+    with pytest.raises(DataError, match=f"{path}: 4 labelled rows are too few"):
+        holdout_split(with_data_file(settings, path))
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [(4, "4 labelled rows are too few"), (0, "file has a header but no rows")],
+)
+def test_too_little_data_is_one_line_from_the_cli(
+    tmp_path: Path,
+    demo_frame: pd.DataFrame,
+    train_on: TrainOn,
+    size: int,
+    message: str,
+) -> None:
+    path = tmp_path / "few.csv"
+    four_rows(demo_frame).head(size).to_csv(path, index=False)
+
+    result = train_on(path)
+
+    assert_one_line_error(result, f"{path}: {message}")
+    assert not (tmp_path / "saved-runs").exists()
+
+
+def test_all_missing_target_is_one_line_from_the_cli(
+    tmp_path: Path,
+    settings: Settings,
+    demo_frame: pd.DataFrame,
+    train_on: TrainOn,
+) -> None:
+    path = tmp_path / "unlabelled.csv"
+    demo_frame.assign(**{settings.data.target: np.nan}).to_csv(path, index=False)
+
+    result = train_on(path)
+
+    assert_one_line_error(result, f"{path}: no row has a value in target column")
+    assert not (tmp_path / "saved-runs").exists()

@@ -12,9 +12,12 @@ from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.data import count_rows
+from {{ cookiecutter.package_name }}.data import Split, count_rows
 from {{ cookiecutter.package_name }}.errors import DataError
-from {{ cookiecutter.package_name }}.tracking.artifacts import load_model
+from {{ cookiecutter.package_name }}.tracking.artifacts import (
+    load_model,
+    save_model,
+)
 from {{ cookiecutter.package_name }}.workflows.predict import (
     PREDICTION_COLUMN,
     predict_file,
@@ -143,6 +146,25 @@ def test_wrong_type_in_a_later_chunk_leaves_no_output(
     assert leftovers(output.parent) == []
 
 
+def test_a_gap_in_a_column_trained_on_whole_numbers_is_scored(
+    tmp_path: Path,
+    fitted_pipeline: Pipeline,
+    settings: Settings,
+    split: Split,
+) -> None:
+    column = settings.data.numeric_features[0]
+    features = split.train.features.dropna(subset=[column])
+    whole_numbers = features.astype({column: "int64"})
+    save_model(fitted_pipeline, whole_numbers, tmp_path / "model")
+    model = load_model(str(tmp_path / "model"))
+    source = tmp_path / "gap.csv"
+    split.test.features.assign(**{column: np.nan}).to_csv(source, index=False)
+
+    rows = predict_file(model, source, tmp_path / "out.csv")
+
+    assert rows == len(split.test.features)
+
+
 def test_missing_kept_column_is_named(tmp_path: Path, model: PyFuncModel) -> None:
     with pytest.raises(DataError, match=r"missing column.*row_id"):
         predict_file(model, DEMO_DATA, tmp_path / "o.csv", keep_columns=["row_id"])
@@ -151,6 +173,40 @@ def test_missing_kept_column_is_named(tmp_path: Path, model: PyFuncModel) -> Non
 def test_output_directory_must_exist(tmp_path: Path, model: PyFuncModel) -> None:
     with pytest.raises(DataError, match="output directory does not exist"):
         predict_file(model, DEMO_DATA, tmp_path / "absent" / "o.csv")
+
+
+@pytest.mark.parametrize("name", ["same path", "symlink", "hard link", "resolves to"])
+def test_output_that_is_the_input_is_refused(
+    tmp_path: Path, model: PyFuncModel, name: str
+) -> None:
+    source = tmp_path / "input.csv"
+    source.write_bytes(DEMO_DATA.read_bytes())
+    (tmp_path / "sub").mkdir()
+    output = {
+        "same path": source,
+        "symlink": tmp_path / "link.csv",
+        "hard link": tmp_path / "hard.csv",
+        "resolves to": tmp_path / "sub" / ".." / "input.csv",
+    }[name]
+    if name == "symlink":
+        output.symlink_to(source)
+    elif name == "hard link":
+        output.hardlink_to(source)
+
+    with pytest.raises(DataError, match="is an input of this command"):
+        predict_file(model, source, output)
+
+    assert source.read_bytes() == DEMO_DATA.read_bytes()
+    assert leftovers(tmp_path) == sorted({"input.csv", "sub", output.name})
+
+
+def test_output_that_is_a_directory_is_refused(
+    tmp_path: Path, model: PyFuncModel
+) -> None:
+    (tmp_path / "out.csv").mkdir()
+
+    with pytest.raises(DataError, match="is a directory"):
+        predict_file(model, DEMO_DATA, tmp_path / "out.csv")
 
 
 def test_unwritable_output_is_a_data_error(tmp_path: Path, model: PyFuncModel) -> None:

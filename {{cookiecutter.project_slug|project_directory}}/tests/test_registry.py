@@ -13,13 +13,18 @@ from mlflow.tracking import MlflowClient
 
 from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.cli.commands import versions_table
-from {{ cookiecutter.package_name }}.config import TrackingConfig
+from {{ cookiecutter.package_name }}.config import Settings, TrackingConfig
 from {{ cookiecutter.package_name }}.errors import ModelError, ProjectError
 from {{ cookiecutter.package_name }}.model import TASK
 from {{ cookiecutter.package_name }}.tracking.registry import (
+    NEW_LINEAGE_TAG,
+    Lineage,
+    lineage_change,
     list_versions,
     promote,
+    record_new_lineage,
     rollback,
+    version_lineage,
 )
 from {{ cookiecutter.package_name }}.workflows.model_card import (
     export_champion_card,
@@ -150,3 +155,52 @@ def test_model_card_to_a_missing_directory(
 
     with pytest.raises(ProjectError, match="cannot write"):
         export_champion_card(registry, tmp_path / "absent" / "card.md")
+
+
+def test_lineage_of_a_version_is_its_signature_and_target(
+    registry: TrackingConfig, settings: Settings
+) -> None:
+    lineage = version_lineage(MlflowClient(), registry, "2")
+
+    assert set(lineage.inputs) == set(settings.data.features)
+    for name in settings.data.categorical_features:
+        assert lineage.inputs[name] == "string"
+    assert lineage.target == settings.data.target
+
+
+CHAMPION = Lineage({"size": "double", "colour": "string"}, "kind")
+
+
+@pytest.mark.parametrize(
+    ("candidate", "change"),
+    [
+        (Lineage({"colour": "string", "size": "double"}, "kind"), None),
+        (Lineage({"size": "double", "colour": "string"}, None), None),
+        (
+            Lineage({"size": "double", "colour": "string"}, "weight"),
+            "target 'weight' instead of 'kind'",
+        ),
+        (Lineage({"size": "double"}, "kind"), "inputs without 'colour'"),
+        (
+            Lineage({"size": "double", "colour": "string", "age": "long"}, "kind"),
+            "new inputs 'age'",
+        ),
+        (
+            Lineage({"size": "string", "colour": "string"}, "kind"),
+            "'size' typed string instead of double",
+        ),
+    ],
+    ids=["reordered", "target-unknown", "target", "dropped", "added", "retyped"],
+)
+def test_lineage_change(candidate: Lineage, change: str | None) -> None:
+    assert lineage_change(candidate, CHAMPION) == change
+
+
+def test_a_new_lineage_is_recorded_on_its_version(registry: TrackingConfig) -> None:
+    record_new_lineage(MlflowClient(), registry, "3", "1", "inputs without 'x'")
+
+    tags = MlflowClient().get_model_version(registry.registered_model, "3").tags
+    assert tags[NEW_LINEAGE_TAG] == (
+        "not compared with champion version 1: inputs without 'x'"
+    )
+    assert champion(registry) is None

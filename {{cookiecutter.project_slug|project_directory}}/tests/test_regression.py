@@ -1,8 +1,10 @@
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import Result
 from sklearn.base import BaseEstimator
 from sklearn.datasets import make_regression
 from sklearn.exceptions import NotFittedError
@@ -11,16 +13,20 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
+from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.model.task import (
     ESTIMATOR,
     GREATER_IS_BETTER,
     PRIMARY_METRIC,
     GradientBoostedRegressor,
+    check_target,
     compute_metrics,
     evaluation_metrics,
     evaluation_plots,
     stratify_by,
 )
+
+from .conftest import assert_one_line_error
 
 
 @parametrize_with_checks([GradientBoostedRegressor()])  # type: ignore[untyped-decorator]
@@ -103,3 +109,44 @@ def test_evaluation_metrics_and_plots() -> None:
     assert metrics == pytest.approx(compute_metrics(y, model.predict(features)))
     assert set(figures) == {"residuals.png", "predicted_vs_actual.png"}
     assert all(len(figure.axes) == 1 for figure in figures.values())
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["12.5", "heavy", "3"], "must be numeric for regression, found 'heavy'"),
+        ([True, False, True], "must be numeric for regression, found True"),
+        ([4.5, 4.5, 4.5], "has the same value in every row (4.5);"),
+    ],
+)
+def test_check_target_refuses_what_cannot_be_regressed(
+    values: list[object], message: str
+) -> None:
+    with pytest.raises(DataError) as raised:
+        check_target(pd.Series(values, name="mass"), "data.csv")
+
+    assert str(raised.value).startswith(f"data.csv: target column 'mass' {message}")
+
+
+def test_check_target_accepts_varying_numbers() -> None:
+    check_target(pd.Series([1, 2, 2], name="mass"), "data.csv")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(4200.0, "has the same value in every row"), ("heavy", "must be numeric")],
+)
+def test_degenerate_target_is_one_line_from_the_cli(
+    tmp_path: Path,
+    demo_frame: pd.DataFrame,
+    train_on: Callable[[Path], Result],
+    value: float | str,
+    message: str,
+) -> None:
+    path = tmp_path / "degenerate.csv"
+    demo_frame.assign(body_mass_g=value).to_csv(path, index=False)
+
+    result = train_on(path)
+
+    assert_one_line_error(result, f"{path}: target column 'body_mass_g' {message}")
+    assert not (tmp_path / "saved-runs").exists()

@@ -38,8 +38,7 @@ from {{ cookiecutter.package_name }}.tracking.local_server import (
 )
 from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
 
-from .conftest import CONFIG_PATH, DEMO_DATA, free_port
-from .test_cli import CONSOLE_SCRIPT
+from .conftest import CONFIG_PATH, CONSOLE_SCRIPT, DEMO_DATA, free_port
 
 STARTUP_TIMEOUT_S = 60
 
@@ -159,6 +158,44 @@ def test_csv_payload_scores_like_batch_prediction(
     assert response.json() == {"predictions": expected}
 
 
+@pytest.fixture(scope="module")
+def data_rows(features: pd.DataFrame, demo_frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``features`` rows as the data file has them: target and extra columns too."""
+    return demo_frame.loc[features.index].assign(comment="an extra column")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        split_payload,
+        lambda df: {"dataframe_records": records(df)},
+        lambda df: {"instances": records(df)},
+        lambda df: {"inputs": {k: [r[k] for r in records(df)] for k in df.columns}},
+    ],
+    ids=["dataframe_split", "dataframe_records", "instances", "columnar"],
+)
+def test_columns_the_model_does_not_take_are_ignored(
+    client: TestClient, data_rows: pd.DataFrame, expected: list[Any], payload: Any
+) -> None:
+    response = post_json(client, payload(data_rows))
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected}
+
+
+def test_csv_rows_of_the_data_file_score(
+    client: TestClient, data_rows: pd.DataFrame, expected: list[Any]
+) -> None:
+    response = client.post(
+        "/invocations",
+        content=data_rows.to_csv(index=False),
+        headers={"Content-Type": "text/csv"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected}
+
+
 def test_column_order_does_not_matter(
     client: TestClient, features: pd.DataFrame, expected: list[Any]
 ) -> None:
@@ -199,9 +236,9 @@ def bad_payloads(df: pd.DataFrame) -> dict[str, tuple[object, str]]:
             {"dataframe_records": [missing]},
             f"missing column(s): {text}",
         ),
-        "extra column": (
-            {"dataframe_records": [{**row, "colour": "red"}]},
-            "unexpected column(s): colour",
+        "missing column among extra ones": (
+            {"dataframe_records": [{**missing, text.upper(): "x", "colour": "red"}]},
+            f"missing column(s): {text}; the model takes:",
         ),
         "text for a number": (
             {"dataframe_records": [{**row, numeric: "heavy"}]},
@@ -439,8 +476,8 @@ def test_serve_with_a_bad_model_is_one_line_error(
     assert "Traceback" not in result.stderr
 
 
-def test_serve_command_scores_the_demo_data_like_predict(
-    tracking_uri: str, champion_uri: str, served: ServedModel
+def test_serve_command_scores_the_demo_file_as_it_is_like_predict(
+    tracking_uri: str, champion_uri: str
 ) -> None:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -451,7 +488,6 @@ def test_serve_command_scores_the_demo_data_like_predict(
     }
     model = load_model(champion_uri)
     demo = read_table(DEMO_DATA, read_dtypes(model))
-    features = demo[[column.name for column in served.columns]]
     server = subprocess.Popen(
         [str(CONSOLE_SCRIPT), "serve", "--port", str(port)],
         env=env,
@@ -463,7 +499,7 @@ def test_serve_command_scores_the_demo_data_like_predict(
         wait_until_healthy(base_url, server, STARTUP_TIMEOUT_S)
         response = httpx2.post(
             f"{base_url}/invocations",
-            content=features.to_csv(index=False),
+            content=DEMO_DATA.read_bytes(),
             headers={"Content-Type": "text/csv"},
         )
     finally:

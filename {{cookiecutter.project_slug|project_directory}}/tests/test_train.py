@@ -1,16 +1,21 @@
 """Training against a real (throwaway) MLflow store: logging, registry, gate."""
 
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
+from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }} import tracking
-from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.cli import cli
+from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.data import Split
 from {{ cookiecutter.package_name }}.errors import DataError, ModelError
 from {{ cookiecutter.package_name }}.model import TASK, task
@@ -19,6 +24,7 @@ from {{ cookiecutter.package_name }}.tracking import (
     artifacts,
     connection,
     provenance,
+    runs,
 )
 from {{ cookiecutter.package_name }}.tracking.artifacts import load_model
 from {{ cookiecutter.package_name }}.tracking.registry import rollback
@@ -29,7 +35,9 @@ from {{ cookiecutter.package_name }}.workflows.train import (
     train,
 )
 
-from .conftest import DEMO_DATA, with_tracking
+from .conftest import CONFIG_PATH, DEMO_DATA, with_tracking
+
+SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
 
 
 def weak_settings(settings: Settings, model_name: str) -> Settings:
@@ -198,3 +206,126 @@ def test_tracking_uri_precedence(
         tracking.tracking_uri(tracked_settings.tracking)
         == tracked_settings.tracking.uri
     )
+
+
+def with_data(settings: Settings, path: Path, **changes: object) -> Settings:
+    """Return ``settings`` training on the table at ``path``, with ``changes``."""
+    data = settings.data.model_copy(update={"path": path, **changes})
+    return settings.model_copy(update={"data": data})
+
+
+def without_last_feature(settings: Settings, directory: Path) -> Settings:
+    """Settings for a copy of the demo table without its last numeric feature."""
+    dropped = settings.data.numeric_features[-1]
+    path = directory / "fewer-columns.csv"
+    pd.read_csv(DEMO_DATA).drop(columns=[dropped]).to_csv(path, index=False)
+    numeric = settings.data.numeric_features[:-1]
+    return with_data(settings, path, numeric_features=numeric)
+
+
+def with_renamed_target(settings: Settings, directory: Path) -> Settings:
+    """Settings for a copy of the demo table whose target column is renamed."""
+    target = f"{settings.data.target}_renamed"
+    path = directory / "renamed-target.csv"
+    table = pd.read_csv(DEMO_DATA).rename(columns={settings.data.target: target})
+    table.to_csv(path, index=False)
+    return with_data(settings, path, target=target)
+
+
+@pytest.fixture(scope="module")
+def lineage_settings(
+    tracked_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """The shipped configuration under a model of its own, whose champion it trained."""
+    name = f"lineage-{uuid.uuid4().hex[:8]}"
+    settings = with_tracking(tracked_settings, str(tracked_settings.tracking.uri), name)
+    saved_runs = tmp_path_factory.mktemp("lineage-runs")
+    tracking_config = settings.tracking.model_copy(update={"saved_runs": saved_runs})
+    settings = settings.model_copy(update={"tracking": tracking_config})
+    assert train(settings).promoted
+    return settings
+
+
+def aliases(settings: Settings) -> dict[str, str]:
+    """The aliases of the registered model of ``settings``, with their versions."""
+    name = settings.tracking.registered_model
+    found = MlflowClient().get_registered_model(name).aliases
+    return {alias: str(version) for alias, version in found.items()}
+
+
+def saved_run_of(settings: Settings, run_id: str) -> Path:
+    """The saved run under ``settings`` that was logged as ``run_id``."""
+    (path,) = (
+        path
+        for path in settings.tracking.saved_runs.iterdir()
+        if (runs.logged_as(path) or {}).get("run_id") == run_id
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("new_lineage", "change"),
+    [
+        (without_last_feature, "inputs without"),
+        (with_renamed_target, "instead of"),
+    ],
+    ids=["feature-dropped", "target-renamed"],
+)
+def test_other_inputs_or_target_is_a_new_lineage_not_a_challenger(
+    lineage_settings: Settings,
+    tmp_path: Path,
+    new_lineage: Callable[[Settings, Path], Settings],
+    change: str,
+) -> None:
+    before = aliases(lineage_settings)
+
+    result = train(new_lineage(lineage_settings, tmp_path))
+
+    assert aliases(lineage_settings) == before
+    assert not result.promoted
+    assert result.champion_score is None  # the champion was not scored
+    why = result.promotion.new_lineage
+    assert why is not None
+    assert change in why
+    name = lineage_settings.tracking.registered_model
+    version = MlflowClient().get_model_version(name, result.model_version)
+    assert version.tags[tracking.registry.NEW_LINEAGE_TAG] == (
+        f"not compared with champion version {before['champion']}: {why}"
+    )
+    tags = MlflowClient().get_run(result.run_id).data.tags
+    assert tags["promotion.promoted"] == "false"
+    assert tags["promotion.champion_version"] == before["champion"]
+    assert tags["promotion.champion_score"] == "none"
+    assert tags[tracking.registry.NEW_LINEAGE_TAG] == why
+    assert saved_run_of(lineage_settings, result.run_id).is_dir()
+
+
+def test_train_command_names_the_promotion_of_a_new_lineage(
+    lineage_settings: Settings, tmp_path: Path
+) -> None:
+    new = without_last_feature(lineage_settings, tmp_path)
+    config = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
+    config["data"].update(
+        path=str(new.data.path), numeric_features=new.data.numeric_features
+    )
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    tracking_config = lineage_settings.tracking
+    env = {
+        f"{ENV_PREFIX}TRACKING__URI": str(tracking_config.uri),
+        f"{ENV_PREFIX}TRACKING__REGISTERED_MODEL": tracking_config.registered_model,
+        f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tracking_config.saved_runs),
+    }
+    before = aliases(lineage_settings)
+
+    result = CliRunner().invoke(cli, ["train", "--config", str(config_path)], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    last = result.stdout.strip().splitlines()[-1]
+    version = last.removeprefix("Registered version ").split(";")[0]
+    promote_command = f"{SCRIPT_NAME} promote {version}"
+    assert last.endswith(f"; to make it the champion run: {promote_command}")
+    assert f"not compared with champion version {before['champion']}," in last
+    assert aliases(lineage_settings) == before
+    assert version != before["champion"]

@@ -9,6 +9,8 @@ environment variable named after its path, e.g.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -25,6 +28,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from .errors import ConfigError, hide_credentials
@@ -127,15 +131,25 @@ class TrackingConfig(_Section):
 class EvaluationConfig(_Section):
     """How a trained model is examined beyond its overall test metrics."""
 
-    slice_columns: list[str] = Field(
-        default_factory=list,
-        description="Categorical features whose every value gets its own metrics.",
+    slice_columns: list[str] | None = Field(
+        default=None,
+        description="Categorical features whose every value gets its own metrics;"
+        " unset: every categorical feature with few enough values.",
     )
 
 
 class CardConfig(_Section):
-    """The prose of the model card that the data cannot tell."""
+    """The prose of the model card that the data cannot tell.
 
+    The prose describes one data file, ``written_for``: while ``data.path``
+    names another, the card leaves the prose out rather than claim it.
+    """
+
+    written_for: Path | None = Field(
+        default=None,
+        description="Data file the prose was written for, relative to the config;"
+        " unset: the prose holds for any data.",
+    )
     intended_use: str = Field(
         default="Not stated yet: say who may use the model, and for what.",
         min_length=1,
@@ -164,19 +178,23 @@ class Settings(BaseSettings):
     evaluation: EvaluationConfig = EvaluationConfig()
     card: CardConfig = CardConfig()
 
-    @model_validator(mode="after")
-    def _check_slice_columns(self) -> Settings:
+    @field_validator("evaluation")
+    @classmethod
+    def _check_slice_columns(
+        cls, evaluation: EvaluationConfig, info: ValidationInfo
+    ) -> EvaluationConfig:
+        data = info.data.get("data")
+        if data is None or evaluation.slice_columns is None:
+            return evaluation
         unknown = [
             column
-            for column in self.evaluation.slice_columns
-            if column not in self.data.categorical_features
+            for column in evaluation.slice_columns
+            if column not in data.categorical_features
         ]
         if unknown:
             names = ", ".join(unknown)
-            raise ValueError(
-                f"evaluation.slice_columns must be categorical features: {names}"
-            )
-        return self
+            raise ValueError(f"slice_columns must be categorical features: {names}")
+        return evaluation
 
     @classmethod
     def settings_customise_sources(
@@ -212,28 +230,108 @@ def describe_validation_error(error: ValidationError) -> str:
     """Summarise the first problem pydantic found as ``key.path: message``."""
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"]) or "config"
+    message = (
+        str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]
+    )
     extra = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{location}: {first['msg']}{extra}"
+    return f"{location}: {message}{extra}"
+
+
+def environment_overrides() -> dict[tuple[str, ...], str]:
+    """Return the environment variables that override settings, by key path.
+
+    Names match the way pydantic-settings reads them: the prefix
+    ``{{ cookiecutter.package_name | upper }}_`` in any case, then the key path
+    joined by ``__``. Variables of the command line (the config file, the log
+    format) are not settings and are left out.
+    """
+    overrides = {}
+    for name in os.environ:
+        if name.upper().startswith(ENV_PREFIX):
+            keys = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+            if keys[0] in Settings.model_fields:
+                overrides[keys] = name
+    return overrides
+
+
+def _invalid_source(location: tuple[str, ...], path: Path) -> str:
+    """Say where the invalid setting at ``location`` came from, file or environment.
+
+    A variable that sets ``location`` (or a section holding it) is the source;
+    otherwise the file is, together with any variable that set a key inside
+    the failing section.
+    """
+    overrides = environment_overrides()
+    setting = [
+        overrides[keys]
+        for keys in sorted(overrides, key=len, reverse=True)
+        if location[: len(keys)] == keys
+    ]
+    if setting:
+        return f"invalid value in environment variable {setting[0]}"
+    inside = _variables_inside(location, overrides)
+    if inside:
+        return f"invalid configuration in {path} with environment variable {inside}"
+    return f"invalid configuration in {path}"
+
+
+def _variables_inside(
+    location: tuple[str, ...], overrides: dict[tuple[str, ...], str]
+) -> str:
+    """Return the names of the variables that set keys under ``location``."""
+    names = sorted(
+        name for keys, name in overrides.items() if keys[: len(location)] == location
+    )
+    return " and ".join(names)
+
+
+def _settings(values: dict[str, Any], path: Path) -> Settings:
+    """Validate ``values`` read from ``path``, with environment overrides.
+
+    Raises
+    ------
+    ConfigError
+        Naming the environment variable when the bad value came from one,
+        else the file.
+    """
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        location = tuple(str(part) for part in error.errors()[0]["loc"])
+        source = _invalid_source(location, path)
+        raise ConfigError(f"{source}: {describe_validation_error(error)}") from error
+    except SettingsError as error:
+        # Raised only while parsing a list or section given as JSON in a
+        # variable; pydantic-settings names the top-level key, not the variable.
+        field = re.search(r'field "([^"]+)"', str(error))
+        location = (field.group(1),) if field else ()
+        names = _variables_inside(location, environment_overrides())
+        raise ConfigError(
+            f"invalid value in environment variable {names}:"
+            " lists and sections must be written as JSON"
+        ) from error
 
 
 def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Settings:
     """Load and validate the configuration at ``path`` with environment overrides.
 
-    A relative ``data.path`` or ``tracking.saved_runs`` is resolved against the
-    directory of the file, so commands work from any working directory.
+    Relative paths (``data.path``, ``tracking.saved_runs``,
+    ``card.written_for``) are resolved against the directory of the file, so
+    commands work from any working directory.
 
     Raises
     ------
     ConfigError
-        If the file is missing, not YAML, or any value is invalid.
+        If the file is missing, not YAML, or any value is invalid; a bad value
+        from an environment variable names the variable.
     """
-    values = read_config_file(path)
-    try:
-        settings = Settings(**values)
-    except ValidationError as error:
-        message = describe_validation_error(error)
-        raise ConfigError(f"invalid configuration in {path}: {message}") from error
+    settings = _settings(read_config_file(path), path)
     data = settings.data.model_copy(update={"path": path.parent / settings.data.path})
     saved_runs = path.parent / settings.tracking.saved_runs
     tracking = settings.tracking.model_copy(update={"saved_runs": saved_runs})
-    return settings.model_copy(update={"data": data, "tracking": tracking})
+    card = settings.card
+    if card.written_for is not None:
+        card = card.model_copy(update={"written_for": path.parent / card.written_for})
+    return settings.model_copy(
+        update={"data": data, "tracking": tracking, "card": card}
+    )

@@ -30,6 +30,13 @@ class TrackingError(ProjectError):
     """The MLflow tracking server or registry refused or failed a request."""
 
 
+class RunInterruptedError(KeyboardInterrupt):
+    """Ctrl-C after a run was saved locally; the message says how to log it.
+
+    A ``KeyboardInterrupt``, so that code catching interrupts still does.
+    """
+
+
 def first_line(error: BaseException) -> str:
     """Return the first line of ``error``'s message, for a one-line report.
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import TrackingError
+from ..files import check_output_path
 from .group import ProjectGroup
 from .options import config_option, model_option
 
@@ -61,12 +62,28 @@ def cli(verbose: int, quiet: int, log_config: Path | None, log_format: str) -> N
 
 @cli.command()
 @config_option
-def train(config_path: Path) -> None:
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Train and save the run without contacting the tracking server;"
+    " log it later with upload.",
+)
+def train(config_path: Path, offline: bool) -> None:
     """Train on the configured data, log to MLflow and gate the champion alias."""
     from ..config import load_config
-    from ..workflows.train import train as train_model
 
-    _report(train_model(load_config(config_path)))
+    settings = load_config(config_path)
+    from ..workflows.train import train as train_model
+    from ..workflows.train import train_offline
+
+    if offline:
+        saved = train_offline(settings)
+        click.echo(
+            f"Saved the run in {saved.path} without logging it; log it with:"
+            f" {{ cookiecutter.project_slug }} upload {saved.path}"
+        )
+        return
+    _report(train_model(settings))
 
 
 @cli.command()
@@ -83,9 +100,11 @@ def upload(run_path: Path, config_path: Path) -> None:
     they are kept under tracking.saved_runs.
     """
     from ..config import load_config
+
+    settings = load_config(config_path)
     from ..workflows.train import upload as upload_run
 
-    _report(upload_run(load_config(config_path), run_path))
+    _report(upload_run(settings, run_path))
 
 
 @cli.command("tracking-server")
@@ -128,10 +147,18 @@ def _report(result: TrainingResult) -> None:
 
 
 def _promotion_text(result: TrainingResult) -> str:
-    if result.champion_score is None:
+    promotion = result.promotion
+    if promotion.new_lineage is not None:
+        return (
+            f"a new lineage ({promotion.new_lineage}), not compared with champion"
+            f" version {promotion.champion_version}, which stays the champion; to"
+            " make it the champion run:"
+            f" {{ cookiecutter.project_slug }} promote {result.model_version}"
+        )
+    if promotion.champion_score is None:
         return "no champion yet, so it is the champion now."
     verdict = "promoted to champion" if result.promoted else "champion kept"
-    scores = f"candidate {result.score:.4f} vs champion {result.champion_score:.4f}"
+    scores = f"candidate {result.score:.4f} vs champion {promotion.champion_score:.4f}"
     return f"{verdict} ({scores})."
 
 
@@ -147,9 +174,11 @@ def _promotion_text(result: TrainingResult) -> str:
 def evaluate(config_path: Path, model_uri: str | None, data_path: Path | None) -> None:
     """Print the metrics of a model on labelled data."""
     from ..config import load_config
+
+    settings = load_config(config_path)
     from ..workflows.evaluate import evaluate as evaluate_model
 
-    metrics = evaluate_model(load_config(config_path), model_uri, data_path)
+    metrics = evaluate_model(settings, model_uri, data_path)
     for name, value in metrics.items():
         click.echo(f"{name}: {value:.4f}")
 
@@ -161,8 +190,9 @@ def evaluate(config_path: Path, model_uri: str | None, data_path: Path | None) -
     "-o",
     "output_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write predictions (.csv or .parquet).",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Where to write predictions (.csv or .parquet); never INPUT itself.",
 )
 @config_option
 @model_option
@@ -189,13 +219,16 @@ def predict(
     keep_columns: tuple[str, ...],
 ) -> None:
     """Predict every row of INPUT (CSV or Parquet) in chunks, with a progress bar."""
+    refuse_overwriting_inputs(output_path, input_path, config_path)
     from ..config import load_config
+
+    settings = load_config(config_path)
     from ..data import count_rows, table_format
     from ..tracking.artifacts import load_configured_model
     from ..workflows.predict import predict_file
 
     table_format(output_path)  # a bad output name fails before the slow model load
-    model = load_configured_model(load_config(config_path), model_uri)
+    model = load_configured_model(settings, model_uri)
     total = count_rows(input_path) if input_path.is_file() else 0
     with click.progressbar(
         length=total,
@@ -220,9 +253,10 @@ def predict(
 def promote(version: str, config_path: Path) -> None:
     """Give VERSION of the registered model the champion alias."""
     from ..config import load_config
-    from ..tracking.registry import promote as promote_version
 
     config = load_config(config_path).tracking
+    from ..tracking.registry import promote as promote_version
+
     previous, promoted = promote_version(config, version)
     if previous == promoted:
         click.echo(f"Version {promoted} already holds @{config.champion_alias}.")
@@ -236,9 +270,10 @@ def promote(version: str, config_path: Path) -> None:
 def rollback(config_path: Path) -> None:
     """Give the champion alias back to the version that held it before."""
     from ..config import load_config
-    from ..tracking.registry import rollback as roll_back
 
     config = load_config(config_path).tracking
+    from ..tracking.registry import rollback as roll_back
+
     current, previous = roll_back(config)
     click.echo(
         f"Moved @{config.champion_alias} back from version {current}"
@@ -258,10 +293,12 @@ def rollback(config_path: Path) -> None:
 def versions(config_path: Path, last: int) -> None:
     """List the registered model's versions: aliases and test metrics."""
     from ..config import load_config
+
+    config = load_config(config_path).tracking
     from ..model import TASK
     from ..tracking.registry import list_versions
 
-    summaries = list_versions(load_config(config_path).tracking, last)
+    summaries = list_versions(config, last)
     click.echo(versions_table(summaries, first_metric=TASK.PRIMARY_METRIC))
 
 
@@ -271,18 +308,40 @@ def versions(config_path: Path, last: int) -> None:
     "--output",
     "-o",
     "output_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     default="docs/model_card.md",
     show_default=True,
     help="Where to write the Markdown card.",
 )
 def model_card(config_path: Path, output_path: Path) -> None:
     """Write the champion's model card (the docs include docs/model_card.md)."""
+    refuse_overwriting_inputs(output_path, config_path)
     from ..config import load_config
+
+    config = load_config(config_path).tracking
     from ..workflows.model_card import export_champion_card
 
-    version = export_champion_card(load_config(config_path).tracking, output_path)
+    version = export_champion_card(config, output_path)
     click.echo(f"Wrote the model card of version {version} to {output_path}")
+
+
+def refuse_overwriting_inputs(output_path: Path, *inputs: Path) -> None:
+    """Stop before anything is read if ``output_path`` would replace an input.
+
+    The inputs are ``inputs`` and the logging configuration given to the group.
+
+    Raises
+    ------
+    DataError
+        If ``output_path`` is a directory, lies in a missing directory, or is
+        one of the inputs under any name.
+    """
+    read = list(inputs)
+    log_config = click.get_current_context().find_root().params.get("log_config")
+    if log_config is not None:
+        read.append(log_config)
+    check_output_path(output_path, read)
 
 
 def versions_table(summaries: list[VersionSummary], first_metric: str) -> str:

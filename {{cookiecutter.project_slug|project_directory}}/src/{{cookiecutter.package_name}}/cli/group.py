@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Mapping
 from importlib import import_module
 from importlib.util import find_spec
@@ -13,6 +14,8 @@ import click
 from ..errors import ProjectError
 
 logger = logging.getLogger(__name__)
+
+INTERRUPTED_EXIT_STATUS = 128 + signal.SIGINT
 
 
 class ProjectGroup(click.Group):
@@ -67,9 +70,17 @@ class ProjectGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:  # noqa: ANN401 (Click's signature)
-        """Run the command; a ``ProjectError`` becomes ``Error: ...`` and exit 1."""
+        """Run the command; a ``ProjectError`` becomes ``Error: ...`` and exit 1.
+
+        Ctrl-C becomes ``Interrupted`` (with what to do next, if the command
+        said) and exit status 130, what a shell reports for Ctrl-C.
+        """
         try:
             return super().invoke(ctx)
         except ProjectError as error:
             logger.debug("What led to the error below:", exc_info=error)
             raise click.ClickException(str(error)) from error
+        except KeyboardInterrupt as interrupt:
+            reason = f": {interrupt}" if str(interrupt) else ""
+            click.echo(f"Interrupted{reason}", err=True)
+            raise click.exceptions.Exit(INTERRUPTED_EXIT_STATUS) from interrupt

@@ -6,18 +6,36 @@ from pathlib import Path
 
 import click
 
+from ..errors import ConfigError
+
 CONFIG_ENVVAR = "{{ cookiecutter.package_name | upper }}_CONFIG"
+
+
+def require_config_file(ctx: click.Context, param: click.Parameter, path: Path) -> Path:
+    """Return ``path`` if it is a file; a mistyped one fails before any import.
+
+    Raises
+    ------
+    ConfigError
+        If there is no file at ``path``.
+    """
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    return path
+
 
 config_option = click.option(
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="FILE",
     default="config.yaml",
     show_default=True,
     envvar=CONFIG_ENVVAR,
+    callback=require_config_file,
     help=f"Configuration file (env: {CONFIG_ENVVAR}).",
 )
-"""``--config FILE``: the configuration to load."""
+"""``--config FILE``: the configuration to load, checked when it is parsed."""
 
 model_option = click.option(
     "--model",

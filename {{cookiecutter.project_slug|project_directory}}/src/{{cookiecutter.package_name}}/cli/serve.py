@@ -43,6 +43,9 @@ def serve(
     config_path: Path, model_uri: str | None, host: str, port: int, workers: int
 ) -> None:
     """Serve a model over HTTP with MLflow's scoring protocol (POST /invocations)."""
+    from ..config import load_config
+
+    settings = load_config(config_path)
     from ..serving.runner import run
 
-    run(config_path, model_uri, host=host, port=port, workers=workers)
+    run(settings, config_path, model_uri, host=host, port=port, workers=workers)

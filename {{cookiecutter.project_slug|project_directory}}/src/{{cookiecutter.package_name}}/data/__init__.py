@@ -5,7 +5,15 @@ configuration and get checked data frames back.
 """
 
 from .checks import check_columns, check_numeric, select_features
-from .dataset import Dataset, Split, load_dataset, split_dataset
+from .dataset import (
+    Dataset,
+    Split,
+    check_split_size,
+    load_dataset,
+    rows_needed,
+    split_dataset,
+    split_sizes,
+)
 from .tables import (
     ChunkWriter,
     ColumnDtypes,
@@ -25,12 +33,15 @@ __all__ = [
     "as_text",
     "check_columns",
     "check_numeric",
+    "check_split_size",
     "count_rows",
     "iter_chunks",
     "load_dataset",
     "read_table",
+    "rows_needed",
     "select_features",
     "split_dataset",
+    "split_sizes",
     "table_format",
     "with_dtypes",
 ]

@@ -5,10 +5,17 @@ that every training run writes. Logging them is MLflow's job, done here with
 MLflow's own functions; where a run goes is the tracking package's business.
 """
 
-from .card import CARD_ARTIFACT, markdown_table, render_card, with_version_note
+from .card import (
+    CARD_ARTIFACT,
+    card_prose,
+    markdown_table,
+    render_card,
+    with_version_note,
+)
 from .holdout import holdout_split
 from .report import (
     Evaluation,
+    default_slice_columns,
     evaluate_model,
     log_evaluation,
     slice_metric_name,
@@ -19,6 +26,8 @@ from .report import (
 __all__ = [
     "CARD_ARTIFACT",
     "Evaluation",
+    "card_prose",
+    "default_slice_columns",
     "evaluate_model",
     "holdout_split",
     "log_evaluation",

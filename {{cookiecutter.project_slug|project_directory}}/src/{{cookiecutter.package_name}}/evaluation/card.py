@@ -3,13 +3,16 @@
 It is written by every training run from what that run knows (data, metrics,
 slices, provenance) and the prose of the ``card`` section of the
 configuration (intended use, limitations), and logged with the run as
-``model_card.md``. The ``model-card`` command exports the champion's card into
-the documentation
+``model_card.md``. The prose describes the data file named by
+``card.written_for``; a run on another file gets a card that says its prose is
+not written yet, never the prose of other data. The ``model-card`` command
+exports the champion's card into the documentation
 (:func:`~{{ cookiecutter.package_name }}.workflows.model_card.export_champion_card`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -18,6 +21,8 @@ from ..config import Settings, TrackingConfig
 from ..data import Split
 from ..model import TASK
 from .report import Evaluation
+
+logger = logging.getLogger(__name__)
 
 CARD_ARTIFACT = "model_card.md"
 PROVENANCE_LABELS = {
@@ -48,9 +53,37 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
 
 def _slices_section(slices: pd.DataFrame) -> str:
     if slices.empty:
-        return "No slice columns are configured (`evaluation.slice_columns`)."
+        return (
+            "No slices: no categorical feature has few enough values, or"
+            " `evaluation.slice_columns` is empty."
+        )
     rows = slices.astype(object).where(slices.notna(), "n/a").itertuples(index=False)
     return markdown_table(list(slices.columns), rows)
+
+
+def card_prose(settings: Settings) -> tuple[str, str]:
+    """Return the card's intended use and limitations for the configured data.
+
+    Prose written for another file (``card.written_for`` is set and is not
+    ``data.path``) is left out: both sections then say the prose is not
+    written yet for this file, and a warning names the keys to update.
+    """
+    card, data_path = settings.card, settings.data.path
+    if card.written_for is None or card.written_for.resolve() == data_path.resolve():
+        return card.intended_use, card.limitations
+    logger.warning(
+        "The model card's prose was written for %s, not for %s: update"
+        " card.intended_use, card.limitations and card.written_for in the"
+        " configuration",
+        card.written_for,
+        data_path,
+    )
+    # The card names only its own data: the other file's name stays in the log.
+    not_written = (
+        f"Not written yet for `{data_path.name}`: set `card.intended_use`,"
+        " `card.limitations` and `card.written_for` in the configuration."
+    )
+    return not_written, not_written
 
 
 def render_card(
@@ -66,12 +99,13 @@ def render_card(
     :func:`~{{ cookiecutter.package_name }}.tracking.provenance.log_provenance`).
     """
     data = settings.data
+    intended_use, limitations = card_prose(settings)
     sections = [
         f"# Model card: {settings.tracking.registered_model}",
         f"{TASK.NAME.capitalize()} model predicting `{data.target}` "
         f"from {len(data.features)} features, trained in MLflow run `{run_id}`.",
         "## Intended use",
-        settings.card.intended_use,
+        intended_use,
         "## Data",
         markdown_table(
             ["", "value"],
@@ -95,7 +129,7 @@ def render_card(
         "## Slices",
         _slices_section(evaluation.slices),
         "## Limitations",
-        settings.card.limitations,
+        limitations,
         "## Provenance",
         markdown_table(
             ["", "value"],

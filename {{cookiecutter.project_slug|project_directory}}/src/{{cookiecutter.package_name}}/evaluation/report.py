@@ -1,19 +1,21 @@
 """Evaluation report of a fitted model: metrics overall and per slice, plots.
 
 Overall metrics hide the groups a model serves badly. Slices break the test
-rows down by the value of each configured categorical feature
-(``evaluation.slice_columns``) and score every group on its own; the plots
-(built with matplotlib's object-oriented API, so no display is needed) show
-where the errors are.
+rows down by the value of each categorical feature (those named in
+``evaluation.slice_columns``, by default every one with few values) and score
+every group on its own; the plots (built with matplotlib's object-oriented
+API, so no display is needed) show where the errors are.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import mlflow
 import pandas as pd
@@ -25,10 +27,31 @@ from ..model import TASK
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+logger = logging.getLogger(__name__)
+
 MISSING_VALUE = "(missing)"
 SLICE_TABLE_ARTIFACT = "evaluation/slice_metrics.json"
 PLOTS_DIRECTORY = "plots"
+
+MAX_SLICE_VALUES: Final = 20
+"""Most distinct values of a categorical feature sliced by default.
+
+Beyond it, each slice holds only a handful of test rows, whose scores are
+noise, and every run would log hundreds of metrics: identifiers, free text
+and fine-grained codes are left out unless ``evaluation.slice_columns`` names
+them.
+"""
+
+MAX_NAME_PART_LENGTH: Final = 64
+"""Longest column, value or metric in a slice metric name.
+
+Three parts and the ``slice/`` prefix stay within MLflow's 250 characters.
+"""
+
+# Characters MLflow accepts in a metric name on every platform (the colon is
+# refused on Windows); ``/`` is left out too, as it separates the parts.
 _METRIC_NAME_UNSAFE = re.compile(r"[^\w.\- ]")
+_NAME_HASH_LENGTH = 8
 
 
 @dataclass(frozen=True)
@@ -76,10 +99,38 @@ def _slice_columns(records: list[dict[str, object]]) -> list[str]:
     return names
 
 
+def default_slice_columns(features: pd.DataFrame) -> list[str]:
+    """Return the categorical features worth slicing: those with few values.
+
+    Categorical features reach the model as text, numeric ones as numbers
+    (see :func:`~{{ cookiecutter.package_name }}.data.checks.select_features`).
+    A categorical feature with more than :data:`MAX_SLICE_VALUES` distinct
+    values in ``features`` is left out, with a debug message.
+    """
+    columns = []
+    for column in features.select_dtypes(exclude="number").columns:
+        distinct = features[column].nunique()
+        if distinct > MAX_SLICE_VALUES:
+            logger.debug(
+                "Not slicing on %r: %d distinct values, more than %d",
+                column,
+                distinct,
+                MAX_SLICE_VALUES,
+            )
+        else:
+            columns.append(str(column))
+    return columns
+
+
 def evaluate_model(
-    model: Pipeline, test: Dataset, slice_columns: Sequence[str]
+    model: Pipeline, test: Dataset, slice_columns: Sequence[str] | None
 ) -> Evaluation:
-    """Score ``model`` on ``test`` overall and per slice, and draw its plots."""
+    """Score ``model`` on ``test`` overall and per slice, and draw its plots.
+
+    ``slice_columns`` ``None`` slices on :func:`default_slice_columns`.
+    """
+    if slice_columns is None:
+        slice_columns = default_slice_columns(test.features)
     return Evaluation(
         metrics=TASK.evaluation_metrics(model, test.features, test.target),
         slices=slice_metrics(model, test, slice_columns),
@@ -87,13 +138,35 @@ def evaluate_model(
     )
 
 
+def _name_part(text: str) -> str:
+    """Return ``text`` as one part of a metric name that MLflow accepts.
+
+    MLflow refuses unsafe characters, long names, and parts that are empty
+    or only dots, which read as a path (``slice/x/../f1``).
+    """
+    safe = _METRIC_NAME_UNSAFE.sub("_", text)
+    if safe == text and text.strip(".") and len(text) <= MAX_NAME_PART_LENGTH:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:_NAME_HASH_LENGTH]
+    return f"{safe[: MAX_NAME_PART_LENGTH - _NAME_HASH_LENGTH - 1]}-{digest}"
+
+
 def slice_metric_name(column: str, value: str, metric: str) -> str:
     """Return the MLflow metric name of ``metric`` on one slice.
 
-    MLflow groups names on ``/``; characters it does not allow in a name
-    become ``_``.
+    MLflow groups names on ``/``. Every part keeps its text where MLflow
+    allows it; a part MLflow would refuse has its unsafe characters replaced
+    by ``_``, is cut to :data:`MAX_NAME_PART_LENGTH`, and ends with a short
+    hash of its text, so two values never share a name.
+
+    Examples
+    --------
+    >>> slice_metric_name("Home Island", "Île Verte", "f1_macro")
+    'slice/Home Island/Île Verte/f1_macro'
+    >>> slice_metric_name("island", "North/South", "f1_macro")
+    'slice/island/North_South-944f0ed8/f1_macro'
     """
-    parts = (_METRIC_NAME_UNSAFE.sub("_", part) for part in (column, value, metric))
+    parts = (_name_part(part) for part in (column, value, metric))
     return "slice/" + "/".join(parts)
 
 

@@ -23,9 +23,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import validate_data
 
+from ..errors import DataError
 from .estimators import BoostedTreesEstimator
 from .plotting import new_figure
 
@@ -256,3 +257,32 @@ def stratify_by(y: pd.Series) -> pd.Series | None:
         ``y`` itself, so every split keeps the class proportions.
     """
     return y
+
+
+def check_target(y: pd.Series, source: object) -> None:
+    """Check that the target holds class labels of at least two classes.
+
+    Parameters
+    ----------
+    y : pandas.Series
+        Target labels, none missing.
+    source : object
+        Where ``y`` was read from, named in the error.
+
+    Raises
+    ------
+    DataError
+        If ``y`` holds continuous numbers or a single class.
+    """
+    # Iterating a Series gives Python scalars, which read well in a message.
+    first = next(iter(y))
+    if type_of_target(y) == "continuous":
+        raise DataError(
+            f"{source}: target column {y.name!r} holds continuous numbers such as"
+            f" {first!r}; classification needs class labels"
+        )
+    if y.nunique() < BINARY:
+        raise DataError(
+            f"{source}: target column {y.name!r} has a single class"
+            f" ({first!r}); classification needs at least {BINARY}"
+        )

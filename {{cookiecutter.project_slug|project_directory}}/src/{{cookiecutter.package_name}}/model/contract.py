@@ -58,6 +58,9 @@ class Task(Protocol):
     def stratify_by(self, y: pd.Series) -> pd.Series | None:
         """Return the labels to stratify train/test splits on, or ``None``."""
 
+    def check_target(self, y: pd.Series, source: object) -> None:
+        """Raise ``DataError`` naming ``source`` if ``y`` cannot train the model."""
+
 
 TASK: Task = task
 """This project's task module, seen through the contract."""

@@ -22,6 +22,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import validate_data
 
+from ..errors import DataError
 from .estimators import BoostedTreesEstimator
 from .plotting import new_figure
 
@@ -36,6 +37,9 @@ PRIMARY_METRIC: Final = "rmse"
 
 GREATER_IS_BETTER: Final = False
 """Whether a higher :data:`PRIMARY_METRIC` means a better model."""
+
+MIN_DISTINCT_TARGETS: Final = 2
+"""Fewest distinct target values worth learning, as one value is a constant."""
 
 
 class GradientBoostedRegressor(RegressorMixin, BoostedTreesEstimator):
@@ -197,3 +201,34 @@ def stratify_by(y: pd.Series) -> pd.Series | None:
         A continuous target cannot be stratified on, so splits are random.
     """
     return None
+
+
+def check_target(y: pd.Series, source: object) -> None:
+    """Check that the target holds numbers that vary.
+
+    Parameters
+    ----------
+    y : pandas.Series
+        Target values, none missing.
+    source : object
+        Where ``y`` was read from, named in the error.
+
+    Raises
+    ------
+    DataError
+        If ``y`` holds text or booleans, or one value only: a model of a
+        constant would score perfectly and learn nothing.
+    """
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        not_numbers = pd.to_numeric(y, errors="coerce").isna()
+        # Iterating a Series gives Python scalars, which read well in a message.
+        example = next(iter(y[not_numbers] if not_numbers.any() else y))
+        raise DataError(
+            f"{source}: target column {y.name!r} must be numeric for regression,"
+            f" found {example!r}"
+        )
+    if y.nunique() < MIN_DISTINCT_TARGETS:
+        raise DataError(
+            f"{source}: target column {y.name!r} has the same value in every row"
+            f" ({next(iter(y))!r}); there is nothing to learn"
+        )

@@ -2,8 +2,11 @@
 
 Requests follow MLflow's scoring protocol: a JSON object with one of
 ``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs``, or a
-CSV table. Every column is checked against the signature before the model
-sees it, and a bad request raises :class:`InvalidRequestError` naming the problem.
+CSV table. As with ``mlflow models serve``, columns the signature does not
+name are ignored, so rows copied from the training data (target included)
+score. Every column the model takes is checked against the signature before
+the model sees it, and a bad request raises :class:`InvalidRequestError`
+naming the problem.
 """
 
 from __future__ import annotations
@@ -115,11 +118,13 @@ def signature_columns(signature: ModelSignature | None) -> list[Column]:
 def parse_json(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
     """Return the rows of an MLflow JSON scoring request as a checked data frame.
 
+    Columns the signature does not name are ignored.
+
     Raises
     ------
     InvalidRequestError
         If the body is not JSON, has no (or more than one) known payload key,
-        or its columns and values do not match the signature.
+        lacks a column of the signature, or a value does not match its type.
     """
     try:
         document = orjson.loads(body)
@@ -144,10 +149,13 @@ def parse_json(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
 def parse_csv(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
     """Return the rows of a CSV scoring request (header line first) as a data frame.
 
+    Columns the signature does not name are ignored.
+
     Raises
     ------
     InvalidRequestError
-        If the body is not CSV or its columns and values do not match the signature.
+        If the body is not CSV, lacks a column of the signature, or a value does
+        not match its type.
     """
     dtypes: ColumnDtypes = {column.name: column.kind.dtype for column in columns}
     try:
@@ -159,7 +167,7 @@ def parse_csv(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
         raise InvalidRequestError(
             f"malformed CSV: {message}", "MALFORMED_REQUEST"
         ) from error
-    _check_names([str(name) for name in df.columns], columns)
+    _check_required([str(name) for name in df.columns], columns)
     if df.empty:
         raise InvalidRequestError("the request has no rows to score")
     return df[[column.name for column in columns]]
@@ -217,24 +225,20 @@ def _record_columns(payload: object, key: str) -> Mapping[str, Sequence[object]]
     return {name: [record.get(name) for record in payload] for name in names}
 
 
-def _check_names(names: Sequence[str], columns: Sequence[Column]) -> None:
-    expected = [column.name for column in columns]
-    missing = [name for name in expected if name not in names]
+def _check_required(names: Sequence[str], columns: Sequence[Column]) -> None:
+    missing = [column.name for column in columns if column.name not in names]
     if missing:
-        raise InvalidRequestError(f"missing column(s): {', '.join(missing)}")
-    extra = [name for name in names if name not in expected]
-    if extra:
         raise InvalidRequestError(
-            f"unexpected column(s): {', '.join(extra)};"
-            f" the model takes: {', '.join(expected)}"
+            f"missing column(s): {', '.join(missing)};"
+            f" the model takes: {', '.join(column.name for column in columns)}"
         )
 
 
 def _checked_frame(
     values: Mapping[str, Sequence[object]], columns: Sequence[Column]
 ) -> pd.DataFrame:
-    """Check every value against its column's type and build the data frame."""
-    _check_names(list(values), columns)
+    """Check the values of the model's columns and build the data frame of them."""
+    _check_required(list(values), columns)
     arrays = {
         column.name: _checked_array(column, values[column.name]) for column in columns
     }

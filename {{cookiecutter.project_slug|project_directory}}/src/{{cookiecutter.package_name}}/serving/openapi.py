@@ -15,7 +15,10 @@ ERROR = {
 }
 SCORING_REQUEST = {
     "type": "object",
-    "description": "Exactly one of the properties, as in MLflow's scoring protocol.",
+    "description": (
+        "Exactly one of the properties, as in MLflow's scoring protocol;"
+        " columns the model does not take are ignored."
+    ),
     "minProperties": 1,
     "maxProperties": 1,
     "properties": {

@@ -10,7 +10,7 @@ import uvicorn
 from starlette.applications import Starlette
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from ..config import load_config
+from ..config import Settings, load_config
 from .app import create_app
 from .model import load_served_model
 
@@ -22,14 +22,14 @@ CONFIG_ENVVAR = "_SERVE_CONFIG_PATH"
 MODEL_ENVVAR = "_SERVE_MODEL_URI"
 
 
-def load_app(config_path: Path, model_uri: str | None) -> Starlette:
-    """Load the configured model and return the application serving it.
+def load_app(settings: Settings, model_uri: str | None) -> Starlette:
+    """Load ``model_uri`` (default: the champion); return the application serving it.
 
     Each request is scored on one thread: parallelism comes from worker
     processes, and OpenMP threads fighting over cores make small requests
     slower, not faster.
     """
-    model = load_served_model(load_config(config_path), model_uri)
+    model = load_served_model(settings, model_uri)
     # Once the model is loaded, every OpenMP runtime it uses is known.
     threadpool_limits(1)
     logger.info("Serving %s (version %s)", model.uri, model.model_version)
@@ -38,26 +38,32 @@ def load_app(config_path: Path, model_uri: str | None) -> Starlette:
 
 def worker_app() -> Starlette:
     """Build the application in a worker process, from the parent's settings."""
-    return load_app(
-        Path(os.environ[CONFIG_ENVVAR]), os.environ.get(MODEL_ENVVAR) or None
-    )
+    settings = load_config(Path(os.environ[CONFIG_ENVVAR]))
+    return load_app(settings, os.environ.get(MODEL_ENVVAR) or None)
 
 
 def run(
-    config_path: Path, model_uri: str | None, *, host: str, port: int, workers: int
+    settings: Settings,
+    config_path: Path,
+    model_uri: str | None,
+    *,
+    host: str,
+    port: int,
+    workers: int,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then finish the requests in flight.
 
-    The model is loaded here first, so a bad configuration or model URI is
-    reported before the server starts. Access and error logs go through the
-    logging configuration the CLI applied.
+    The model is loaded here first, so a bad model URI is reported before the
+    server starts. Worker processes, if ``workers`` > 1, load ``settings``
+    again from ``config_path``. Access and error logs go through the logging
+    configuration the CLI applied.
 
     Raises
     ------
     ProjectError
-        If the configuration or the model cannot be loaded.
+        If the model cannot be loaded.
     """
-    app = load_app(config_path, model_uri)
+    app = load_app(settings, model_uri)
     if workers > 1:
         os.environ[CONFIG_ENVVAR] = str(config_path.resolve())
         os.environ[MODEL_ENVVAR] = model_uri or ""

@@ -76,8 +76,25 @@ def pinned_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
 
+def with_decimal_integers(sample: pd.DataFrame) -> pd.DataFrame:
+    """Return ``sample`` with its integer columns as ``float64``.
+
+    A column of whole numbers without gaps would enter the signature as an
+    integer column, and MLflow would then refuse a later table where one value
+    is missing (pandas reads such a column as decimals).
+
+    Examples
+    --------
+    >>> with_decimal_integers(pd.DataFrame({"n": [1, 2]}))["n"].dtype
+    dtype('float64')
+    """
+    integers = sample.select_dtypes("integer").columns
+    return sample.astype(dict.fromkeys(integers, "float64"))
+
+
 def model_options(pipeline: Pipeline, sample: pd.DataFrame) -> dict[str, Any]:
     """Return how ``pipeline`` is stored: signature, input example, requirements."""
+    sample = with_decimal_integers(sample)
     return {
         "signature": infer_signature(sample, pipeline.predict(sample)),
         "input_example": sample.head(5),

@@ -6,7 +6,9 @@ Credentials for a server come only from the environment
 (``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` or
 ``MLFLOW_TRACKING_TOKEN``, read by MLflow itself) and are never shown.
 Requests to a server fail fast: a few seconds per answer and one retry by
-default, instead of MLflow's minutes of retries.
+default, instead of MLflow's minutes of retries. The first request of every
+command is a pre-flight check made once, without retries, so a server that is
+down is found within the request timeout, before any work is done.
 """
 
 from __future__ import annotations
@@ -14,16 +16,24 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import mlflow
 import requests
+from mlflow import ActiveRun
+from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ..config import TrackingConfig
-from ..errors import ConfigError, TrackingError, first_line, hide_credentials
+from ..errors import (
+    ConfigError,
+    RunInterruptedError,
+    TrackingError,
+    first_line,
+    hide_credentials,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +44,9 @@ RETRIES_ENVVAR = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 # defaults (120 s, 7 retries with backoff) take minutes to give up.
 DEFAULT_REQUEST_TIMEOUT = 3
 DEFAULT_REQUEST_RETRIES = 1
+# How long an interrupted command waits for the server to record the run as
+# killed before it gives up and leaves the run as it is.
+INTERRUPTED_RUN_TIMEOUT = 1
 
 
 def tracking_uri(config: TrackingConfig) -> str:
@@ -81,8 +94,9 @@ def connect(config: TrackingConfig) -> MlflowClient:
     """Point MLflow at the configured tracking store and return a client.
 
     For a server, the request limits are applied (MLflow reads them from the
-    environment) and one cheap request checks that it answers, so that a
-    server that is down fails here, in seconds, before any work is sent.
+    environment) and one cheap request, sent once without retries, checks
+    that it answers, so that a server that is down fails here, within the
+    request timeout, before any work is done.
 
     Raises
     ------
@@ -101,13 +115,55 @@ def connect(config: TrackingConfig) -> MlflowClient:
     timeout, retries = request_limits(config)
     os.environ[TIMEOUT_ENVVAR] = str(timeout)
     os.environ[RETRIES_ENVVAR] = str(retries)
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient()
-    if is_remote(uri):
-        logger.info("Tracking to %s", hide_credentials(uri))
-        with reported_failures(config):
-            client.search_experiments(max_results=1)
+    with reported_failures(config):
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient()
+        if is_remote(uri):
+            logger.info("Tracking to %s", hide_credentials(uri))
+            with single_attempts():
+                client.search_experiments(max_results=1)
     return client
+
+
+@contextmanager
+def single_attempts(timeout: int | None = None) -> Iterator[None]:
+    """Send MLflow's requests inside the block once each, without retries.
+
+    Retries back off for seconds between attempts, so only a single attempt
+    bounds a check by the timeout: ``timeout`` seconds, or the one in force.
+    """
+    before = {name: os.environ.get(name) for name in (TIMEOUT_ENVVAR, RETRIES_ENVVAR)}
+    os.environ[RETRIES_ENVVAR] = "0"
+    if timeout is not None:
+        os.environ[TIMEOUT_ENVVAR] = str(timeout)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def started_run() -> Iterator[ActiveRun]:
+    """Start an MLflow run in the active experiment for the block, then end it.
+
+    On Ctrl-C, the run is ended as killed in one short attempt, or left as it
+    is if the server does not answer at once: MLflow's own ``with
+    mlflow.start_run()`` would wait for the full timeout and retries first.
+    """
+    with mlflow.start_run() as run:
+        try:
+            yield run
+        except KeyboardInterrupt:
+            with (
+                single_attempts(INTERRUPTED_RUN_TIMEOUT),
+                suppress(MlflowException, requests.RequestException),
+            ):
+                mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+            raise
 
 
 def is_connection_failure(error: BaseException) -> bool:
@@ -141,7 +197,10 @@ def reported_failures(
 
     The message names the tracking URI, the first thing to check when a
     server is down or a URI is mistyped, and ``saved_run``, the local copy
-    of the run that the ``upload`` command can log later.
+    of the run that the ``upload`` command can log later. With a
+    ``saved_run``, Ctrl-C inside the block becomes a
+    :class:`~{{ cookiecutter.package_name }}.errors.RunInterruptedError` that
+    says the same.
     """
     hint = "" if saved_run is None else saved_run_hint(saved_run)
     try:
@@ -152,6 +211,11 @@ def reported_failures(
         raise TrackingError(f"{error}{hint}") from error
     except (MlflowException, requests.RequestException) as error:
         raise TrackingError(failure_message(config, error) + hint) from error
+    except KeyboardInterrupt as interrupt:
+        if not hint or isinstance(interrupt, RunInterruptedError):
+            raise
+        message = f"the run was not completely logged{hint}"
+        raise RunInterruptedError(message) from interrupt
 
 
 def saved_run_hint(saved_run: Path) -> str:

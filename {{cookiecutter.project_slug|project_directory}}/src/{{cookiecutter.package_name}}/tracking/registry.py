@@ -4,6 +4,12 @@ All registry logic lives here: registering a version, finding the champion,
 the gate's comparison of a candidate with it, moving the alias, the rollback
 history, and listing versions.
 
+Only a candidate of the champion's lineage (the same input columns of the
+same types, and the same target) is scored against it: a model of other
+inputs or another target is registered with the reason as the version tag
+``promotion.new_lineage``, and the alias stays where it is until a person
+promotes it (see :func:`lineage_change`).
+
 The champion alias moves in three ways: the training gate (a better
 candidate, see :func:`is_better` and :func:`crown`), :func:`promote` (a
 person's choice of version) and :func:`rollback` (undo the last move). Every
@@ -21,7 +27,9 @@ from datetime import datetime
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, get_model_info
 from mlflow.tracking import MlflowClient
+from mlflow.types import DataType
 
 from ..config import TrackingConfig
 from ..errors import ModelError
@@ -32,6 +40,9 @@ logger = logging.getLogger(__name__)
 NO_PREVIOUS = "none"
 METRIC_PREFIX = "test_"
 _NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
+# The configured target among a run's parameters, as provenance.flatten names it.
+TARGET_PARAM = "data.target"
+NEW_LINEAGE_TAG = "promotion.new_lineage"
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,18 @@ class VersionSummary:
     created: datetime
     aliases: tuple[str, ...]
     metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What makes two models comparable: their typed input columns and target.
+
+    ``target`` is ``None`` when it is unknown, e.g. for a version registered
+    from a run that did not record it.
+    """
+
+    inputs: dict[str, str]
+    target: str | None
 
 
 def champion_uri(config: TrackingConfig) -> str:
@@ -98,6 +121,83 @@ def is_better(
     if champion is None:
         return True
     return candidate > champion if greater_is_better else candidate < champion
+
+
+def input_types(signature: ModelSignature | None) -> dict[str, str]:
+    """Return each named input column of ``signature`` with the name of its type."""
+    if signature is None or not signature.inputs.has_input_names():
+        return {}
+    return {
+        name: kind.name if isinstance(kind, DataType) else str(kind)
+        for name, kind in signature.inputs.input_types_dict().items()
+    }
+
+
+def version_lineage(
+    client: MlflowClient, config: TrackingConfig, version: str
+) -> Lineage:
+    """Return the lineage of ``version``: its model's signature, its run's target.
+
+    Only the model's ``MLmodel`` file and the run's parameters are read, not
+    the model itself.
+    """
+    run_id = client.get_model_version(config.registered_model, version).run_id
+    signature = get_model_info(version_uri(config, version)).signature
+    params = client.get_run(run_id).data.params if run_id else {}
+    return Lineage(input_types(signature), params.get(TARGET_PARAM))
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(name) for name in names)
+
+
+def lineage_change(candidate: Lineage, champion: Lineage) -> str | None:
+    """Describe how ``candidate``'s lineage differs from ``champion``'s, if it does.
+
+    The order of the input columns does not matter, nor an unknown target.
+
+    Examples
+    --------
+    >>> champion = Lineage({"a": "double", "b": "string"}, "y")
+    >>> print(lineage_change(Lineage({"b": "string", "a": "double"}, "y"), champion))
+    None
+    >>> print(lineage_change(Lineage({"a": "double", "b": "string"}, "z"), champion))
+    target 'z' instead of 'y'
+    >>> print(lineage_change(Lineage({"a": "long", "c": "string"}, "y"), champion))
+    inputs without 'b'; new inputs 'c'; 'a' typed long instead of double
+    """
+    changes = []
+    targets = (candidate.target, champion.target)
+    if None not in targets and candidate.target != champion.target:
+        changes.append(f"target {candidate.target!r} instead of {champion.target!r}")
+    dropped = [name for name in champion.inputs if name not in candidate.inputs]
+    if dropped:
+        changes.append(f"inputs without {_names(dropped)}")
+    added = [name for name in candidate.inputs if name not in champion.inputs]
+    if added:
+        changes.append(f"new inputs {_names(added)}")
+    changes += [
+        f"{name!r} typed {kind} instead of {champion.inputs[name]}"
+        for name, kind in candidate.inputs.items()
+        if champion.inputs.get(name, kind) != kind
+    ]
+    return "; ".join(changes) or None
+
+
+def record_new_lineage(
+    client: MlflowClient,
+    config: TrackingConfig,
+    version: str,
+    champion: str,
+    change: str,
+) -> None:
+    """Tag ``version`` as not compared with version ``champion``, and why.
+
+    ``change`` says how their lineages differ (see :func:`lineage_change`).
+    """
+    why = f"not compared with champion version {champion}: {change}"
+    client.set_model_version_tag(config.registered_model, version, NEW_LINEAGE_TAG, why)
+    logger.info("Version %s starts a new lineage: %s", version, change)
 
 
 def set_champion(

@@ -7,12 +7,19 @@ scores on) to a directory of its own under ``tracking.saved_runs``. The
 directory is written under a temporary name and renamed when complete, so a
 crash never leaves a half-written run; if the tracking server then fails,
 nothing is lost and the ``upload`` command logs the saved run later.
+
+Once a run is logged, its directory is marked (``logged.json``: run ID,
+model version, tracking URI) and shrinks to that mark and the manifest: the
+model and the data splits, about 2 MB a run, are deleted, since the tracking
+store now holds them. The mark is written first, so ``upload`` of a logged
+run always refuses to log it twice, and names the run it became.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,6 +45,8 @@ MANIFEST = "run.json"
 TRAIN_FILE = "train.parquet"
 TEST_FILE = "test.parquet"
 LOGGED_FILE = "logged.json"
+# What the tracking store holds once the run is logged.
+LOGGED_ELSEWHERE = (MODEL_DIR, TRAIN_FILE, TEST_FILE)
 
 
 @dataclass(frozen=True)
@@ -178,3 +187,20 @@ def mark_logged(run: SavedRun, run_id: str, model_version: str) -> None:
     record = {"run_id": run_id, "model_version": model_version, "tracking_uri": uri}
     with atomic_path(run.path / LOGGED_FILE) as partial:
         write_json(partial, record)
+
+
+def remove_logged_files(path: Path) -> None:
+    """Delete the model and data splits of the logged run saved at ``path``.
+
+    The manifest and the mark stay. A file that cannot be deleted is left
+    behind with a warning: the run is logged, so nothing is lost.
+    """
+    for name in LOGGED_ELSEWHERE:
+        logged_elsewhere = path / name
+        try:
+            if logged_elsewhere.is_dir():
+                shutil.rmtree(logged_elsewhere)
+            else:
+                logged_elsewhere.unlink(missing_ok=True)
+        except OSError as error:
+            logger.warning("Could not delete %s: %s", logged_elsewhere, error)

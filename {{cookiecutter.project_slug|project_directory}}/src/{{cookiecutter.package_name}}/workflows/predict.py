@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from ..data import ChunkWriter, check_columns, iter_chunks, table_format
 from ..errors import DataError, first_line
-from ..files import atomic_path
+from ..files import atomic_path, check_output_path
 from ..tracking.artifacts import input_columns, read_dtypes
 
 DEFAULT_CHUNK_SIZE = 100_000
@@ -51,17 +51,24 @@ def predict_file(
     The input is read ``chunk_size`` rows at a time, so memory stays flat for
     files of any size. Output goes to a hidden temporary file that replaces
     ``output_path`` only once every row has been predicted: a failure never
-    leaves a partial result. ``keep_columns`` are copied from the input (an ID,
-    say); ``on_chunk`` is called with the number of rows of each chunk done.
+    leaves a partial result, and an output that names the input is refused
+    before either is opened. ``keep_columns`` are copied from the input (an
+    ID, say); ``on_chunk`` is called with the number of rows of each chunk done.
 
     Returns
     -------
     int
         The number of rows predicted.
+
+    Raises
+    ------
+    DataError
+        If the output cannot be written or would replace the input, or the
+        input is missing, empty or lacks a column the model or
+        ``keep_columns`` needs.
     """
     output_format = table_format(output_path)
-    if not output_path.parent.is_dir():
-        raise DataError(f"output directory does not exist: {output_path.parent}")
+    check_output_path(output_path, [input_path])
     rows = 0
     try:
         with (
