@@ -132,11 +132,14 @@ def test_missing_target_column_is_named(tmp_path: Path, settings: Settings) -> N
         data.load_dataset(settings.data, path)
 
 
-def test_text_in_numeric_column_is_rejected(tmp_path: Path, settings: Settings) -> None:
+@pytest.mark.parametrize("row", [0, 5])
+def test_text_in_numeric_column_is_rejected_naming_it(
+    tmp_path: Path, settings: Settings, row: int
+) -> None:
     column = settings.data.numeric_features[0]
     frame = pd.read_csv(DEMO_DATA)
     frame[column] = frame[column].astype(object)
-    frame.loc[0, column] = "twelve"
+    frame.loc[row, column] = "twelve"
     path = tmp_path / "typo.csv"
     frame.to_csv(path, index=False)
 

@@ -29,10 +29,28 @@ def check_numeric(df: pd.DataFrame, columns: Sequence[str], source: object) -> N
         if not pd.api.types.is_numeric_dtype(df[column]) or pd.api.types.is_bool_dtype(
             df[column]
         ):
-            example = df[column].dropna().iloc[0] if df[column].notna().any() else None
             raise DataError(
-                f"{source}: column {column!r} must be numeric, found {example!r}"
+                f"{source}: column {column!r} must be numeric,"
+                f" found {first_non_number(df[column])!r}"
             )
+
+
+def first_non_number(values: pd.Series) -> object:
+    """Return the first value of ``values`` that does not read as a number.
+
+    A column of true/false values reads as numbers but is not one: its first
+    value is returned. ``None`` if ``values`` holds nothing.
+
+    Examples
+    --------
+    >>> first_non_number(pd.Series(["39.1", None, "heavy", "40"]))
+    'heavy'
+    """
+    present = values.dropna()
+    offending = present[pd.to_numeric(present, errors="coerce").isna()]
+    if len(offending):
+        return offending.iloc[0]
+    return present.iloc[0] if len(present) else None
 
 
 def select_features(

@@ -12,7 +12,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 from numpy.typing import NDArray
 
-from ..data import ChunkWriter, check_columns, iter_chunks, table_format
+from ..data import (
+    ChunkWriter,
+    ColumnDtypes,
+    check_columns,
+    iter_chunks,
+    table_format,
+)
 from ..errors import DataError, first_line
 from ..files import atomic_path, check_output_path
 from ..tracking.artifacts import input_columns, read_dtypes
@@ -31,10 +37,45 @@ def predict_frame(model: PyFuncModel, df: pd.DataFrame, source: object) -> NDArr
     """
     columns = input_columns(model)
     check_columns(df, columns, source)
+    inputs = with_decimal_columns(df[columns], read_dtypes(model))
     try:
-        return np.asarray(model.predict(df[columns]))
+        return np.asarray(model.predict(inputs))
     except MlflowException as error:
-        raise DataError(f"{source}: {first_line(error)}") from error
+        raise DataError(f"{source}: {schema_problem(error)}") from error
+
+
+def with_decimal_columns(df: pd.DataFrame, dtypes: ColumnDtypes) -> pd.DataFrame:
+    """Return ``df`` with its integer columns that ``dtypes`` makes decimal converted.
+
+    Every whole number is a decimal number, but MLflow's schema check refuses
+    to convert a column of them.
+
+    Examples
+    --------
+    >>> with_decimal_columns(pd.DataFrame({"n": [1, 2]}), {"n": "float64"})["n"].dtype
+    dtype('float64')
+    """
+    decimal = {
+        column: dtype
+        for column, dtype in dtypes.items()
+        if dtype.startswith("float")
+        and column in df
+        and pd.api.types.is_integer_dtype(df[column])
+    }
+    return df.astype(decimal)
+
+
+def schema_problem(error: MlflowException) -> str:
+    """Return what MLflow found wrong with the data, without its copy of the data.
+
+    Examples
+    --------
+    >>> schema_problem(MlflowException("Failed to enforce schema of data '...'"
+    ...     " with schema '...'. Error: Incompatible input types for column a."))
+    'Incompatible input types for column a.'
+    """
+    _, separator, problem = str(error.message).rpartition(". Error: ")
+    return problem if separator else first_line(error)
 
 
 def predict_file(
