@@ -141,7 +141,12 @@ def rendered(
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """Render once with some answers; return the output directory and the run."""
     output = tmp_path_factory.mktemp("rendered")
-    answers = ["project_name=Churn Model", "task=regression", "license=BSD-3-Clause"]
+    answers = [
+        "project_name=Churn Model",
+        "task=regression",
+        "license=BSD-3-Clause",
+        "init_git=no",
+    ]
     completed = run([cli, "--no-input", "-o", output, *answers], output, env)
     return output, completed
 
