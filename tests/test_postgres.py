@@ -29,8 +29,26 @@ pytestmark = pytest.mark.slow
 SERVER_START_TIMEOUT = 180
 
 
+def install_postgresql() -> None:
+    """Install Debian's ``postgresql`` where this test may: as root, with apt-get.
+
+    CI starts from a fresh machine; a developer without root installs the
+    package once instead (the skip below says so).
+    """
+    apt_get = shutil.which("apt-get")
+    if apt_get is None or os.geteuid() != 0:
+        return
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for arguments in (["update", "-qq"], ["install", "-y", "-qq", "postgresql"]):
+        subprocess.run(
+            [apt_get, *arguments], env=environment, capture_output=True, check=False
+        )
+
+
 def postgres_bindir() -> Path | None:
     """Directory of initdb and pg_ctl, as reported by ``pg_config``."""
+    if shutil.which("pg_config") is None:
+        install_postgresql()
     pg_config = shutil.which("pg_config")
     if pg_config is None:
         return None
@@ -62,7 +80,10 @@ def postgres_uri() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on 127.0.0.1 with an ``mlflow`` database."""
     bindir = postgres_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL (pg_config, initdb) is not installed")
+        pytest.skip(
+            "PostgreSQL (pg_config, initdb) is not installed and could not be:"
+            " run `apt-get install postgresql` as root"
+        )
     # Not pytest's tmp_path: its parents are private to root, and the server
     # runs as the postgres user.
     data = Path(tempfile.mkdtemp(prefix="ml-template-pg-"))
