@@ -178,7 +178,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
         (["predict", "{tmp}/absent.csv", "-o", "{tmp}/o.csv"], "data file not found"),
         (["predict", "{empty}", "-o", "{tmp}/o.csv"], "file is empty"),
         (["predict", "{columns}", "-o", "{tmp}/o.csv"], "missing column"),
-        (["predict", "{typo}", "-o", "{tmp}/o.csv"], "typo.csv"),
+        (["predict", "{typo}", "-o", "{tmp}/o.csv"], "must be numeric, found 'heavy'"),
         (["predict", "{data}", "-o", "{tmp}/o.txt"], "unsupported file type"),
         (["predict", "{tmp}/data.txt", "-o", "{tmp}/o.csv"], "type '.txt'; use .csv"),
         (

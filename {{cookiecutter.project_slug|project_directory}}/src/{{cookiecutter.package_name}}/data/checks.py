@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..config import DataConfig
 from ..errors import DataError
-from .tables import as_text
+from .tables import as_text, first_non_number
 
 
 def check_columns(df: pd.DataFrame, required: Sequence[str], source: object) -> None:
@@ -29,28 +29,14 @@ def check_numeric(df: pd.DataFrame, columns: Sequence[str], source: object) -> N
         if not pd.api.types.is_numeric_dtype(df[column]) or pd.api.types.is_bool_dtype(
             df[column]
         ):
+            present = df[column].dropna()
+            # A column of true/false values reads as numbers but is not one.
+            found = first_non_number(present)
+            example = next(iter(present), None) if found is None else found
             raise DataError(
-                f"{source}: column {column!r} must be numeric,"
-                f" found {first_non_number(df[column])!r}"
+                f"{source}: column {column!r} must be numeric, found {example!r}"
             )
 
-
-def first_non_number(values: pd.Series) -> object:
-    """Return the first value of ``values`` that does not read as a number.
-
-    A column of true/false values reads as numbers but is not one: its first
-    value is returned. ``None`` if ``values`` holds nothing.
-
-    Examples
-    --------
-    >>> first_non_number(pd.Series(["39.1", None, "heavy", "40"]))
-    'heavy'
-    """
-    present = values.dropna()
-    offending = present[pd.to_numeric(present, errors="coerce").isna()]
-    if len(offending):
-        return offending.iloc[0]
-    return present.iloc[0] if len(present) else None
 
 
 def select_features(

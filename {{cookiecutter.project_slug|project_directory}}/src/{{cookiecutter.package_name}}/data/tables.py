@@ -87,10 +87,37 @@ def _iter_csv(
             yield from reader
     except pd.errors.EmptyDataError as error:
         raise DataError(f"{path}: file has no columns") from error
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+    except ValueError as error:
+        # The parser names the value it could not convert, not its column.
+        problem = _first_non_numeric_column(path, dtypes or {}) or first_line(error)
+        raise DataError(f"{path}: not a readable CSV file ({problem})") from error
+    except UnicodeDecodeError as error:
         raise DataError(
             f"{path}: not a readable CSV file ({first_line(error)})"
         ) from error
+
+
+def _first_non_numeric_column(path: Path, dtypes: ColumnDtypes) -> str | None:
+    """Describe the first numeric column of the CSV ``path`` holding a non-number.
+
+    Reads the file again as text, so it runs only once a typed read failed.
+    """
+    numeric = [
+        column
+        for column, dtype in dtypes.items()
+        if pd.api.types.is_numeric_dtype(np.dtype(dtype))
+    ]
+    text = dict.fromkeys(numeric, "object")
+    try:
+        with pd.read_csv(path, dtype=text, chunksize=100_000) as reader:
+            for chunk in reader:
+                for column in (name for name in numeric if name in chunk):
+                    found = first_non_number(chunk[column])
+                    if found is not None:
+                        return f"column {column!r} must be numeric, found {found!r}"
+    except (pd.errors.ParserError, ValueError):
+        return None
+    return None
 
 
 def _iter_parquet(
@@ -109,6 +136,23 @@ def _iter_parquet(
         raise DataError(
             f"{path}: not a readable Parquet file ({first_line(error)})"
         ) from error
+
+
+def first_non_number(values: pd.Series) -> object | None:
+    """Return the first value of ``values`` that does not read as a number, if any.
+
+    Missing values are not counted.
+
+    Examples
+    --------
+    >>> first_non_number(pd.Series(["39.1", None, "heavy", "40"]))
+    'heavy'
+    >>> first_non_number(pd.Series(["39.1", "40"])) is None
+    True
+    """
+    present = values.dropna()
+    offending = present[pd.to_numeric(present, errors="coerce").isna()]
+    return offending.iloc[0] if len(offending) else None
 
 
 def count_rows(path: Path) -> int:
