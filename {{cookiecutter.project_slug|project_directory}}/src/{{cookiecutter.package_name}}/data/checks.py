@@ -38,7 +38,6 @@ def check_numeric(df: pd.DataFrame, columns: Sequence[str], source: object) -> N
             )
 
 
-
 def select_features(
     df: pd.DataFrame, config: DataConfig, source: object
 ) -> pd.DataFrame:
