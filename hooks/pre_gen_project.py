@@ -53,8 +53,10 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "orjson": ("orjson",),
     "pandas": ("pandas",),
     "pandas-stubs": ("pandas_stubs",),
+    "pandera": ("pandera",),
     "pre-commit": ("pre_commit",),
     "pre-commit-hooks": ("pre_commit_hooks",),
+    "prometheus-client": ("prometheus_client",),
     "pyarrow": ("pyarrow",),
     "pydantic": ("pydantic",),
     "pydantic-settings": ("pydantic_settings",),
@@ -70,8 +72,10 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "sphinx-click": ("sphinx_click",),
     "starlette": ("starlette",),
     "threadpoolctl": ("threadpoolctl",),
+    "typeguard": ("typeguard",),
     "types-pyyaml": ("yaml_stubs",),
     "types-requests": ("requests_stubs",),
+    "typing-inspect": ("typing_inspect",),
     "uvicorn": ("uvicorn",),
 }
 # Names that are not dependencies but would still confuse imports or tools.

@@ -165,6 +165,51 @@ def test_duplicate_features_are_rejected(tmp_path: Path, settings: Settings) -> 
         load_config(path)
 
 
+def test_train_refuses_a_forbidden_feature_in_one_line(
+    tmp_path: Path, settings: Settings
+) -> None:
+    feature = settings.data.numeric_features[0]
+    path = shipped_config_with(
+        tmp_path, "forbidden_features: [year]", f"forbidden_features: [year, {feature}]"
+    )
+    env = {f"{ENV_PREFIX}TRACKING__URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+
+    result = CliRunner().invoke(cli, ["train", "--config", str(path)], env=env)
+
+    assert_one_line_error(result, f"data: forbidden feature(s) {feature}: remove")
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["config.yaml"]
+
+
+def test_shipped_config_forbids_a_column_and_keeps_personal_data_out(
+    settings: Settings,
+) -> None:
+    assert settings.data.forbidden_features == ["year"]
+    assert settings.data.unwritten_columns == []
+    personal = settings.data.model_copy(update={"personal_columns": ["sex"]})
+    assert personal.unwritten_columns == ["sex"]
+    allowed = personal.model_copy(update={"write_personal": True})
+    assert allowed.unwritten_columns == []
+
+
+def test_monitoring_directories_are_resolved_against_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = shipped_config_with(tmp_path, "seed: 42", "seed: 42")
+    monkeypatch.chdir(PROJECT_ROOT)
+
+    monitoring = load_config(path).monitoring
+
+    assert monitoring.reports == tmp_path / "monitoring-reports"
+    assert monitoring.prediction_log.directory == tmp_path / "prediction-log"
+
+
+def test_contract_policy_must_be_score_or_reject(tmp_path: Path) -> None:
+    path = shipped_config_with(tmp_path, "on_break: score", "on_break: warn")
+
+    with pytest.raises(ConfigError, match=r"contract\.on_break: Input should be"):
+        load_config(path)
+
+
 def test_slice_columns_are_unset_in_the_shipped_config(settings: Settings) -> None:
     assert settings.evaluation.slice_columns is None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -51,11 +51,31 @@ class DataConfig(_Section):
     numeric_features: list[str] = Field(default_factory=list)
     categorical_features: list[str] = Field(default_factory=list)
     test_size: float = Field(default=0.2, gt=0, lt=1)
+    personal_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns holding personal data: marked in the data contract"
+        " and never written by the project unless write_personal is true.",
+    )
+    forbidden_features: list[str] = Field(
+        default_factory=list,
+        description="Columns that must never be features: identifiers, leaks of"
+        " the target, attributes that are only audited.",
+    )
+    write_personal: bool = Field(
+        default=False,
+        description="Whether the prediction log, reports, logged examples and"
+        " kept columns may contain the personal columns.",
+    )
 
     @property
     def features(self) -> list[str]:
         """All feature columns, numeric first, in configuration order."""
         return [*self.numeric_features, *self.categorical_features]
+
+    @property
+    def unwritten_columns(self) -> list[str]:
+        """Columns no file written by the project may contain."""
+        return [] if self.write_personal else list(self.personal_columns)
 
     @model_validator(mode="after")
     def _check_columns(self) -> DataConfig:
@@ -67,6 +87,12 @@ class DataConfig(_Section):
             raise ValueError(f"features listed twice: {', '.join(duplicates)}")
         if self.target in features:
             raise ValueError(f"target {self.target!r} is also listed as a feature")
+        forbidden = [name for name in features if name in self.forbidden_features]
+        if forbidden:
+            raise ValueError(
+                f"forbidden feature(s) {', '.join(forbidden)}: remove them from the"
+                " features or from forbidden_features"
+            )
         return self
 
 
@@ -138,6 +164,117 @@ class EvaluationConfig(_Section):
     )
 
 
+class ContractConfig(_Section):
+    """How the data contract is learned at training and enforced on new data."""
+
+    range_margin: float = Field(
+        default=0.1,
+        ge=0,
+        description="Share of each numeric feature's training range accepted"
+        " beyond either end of it.",
+    )
+    null_rate_margin: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="How far above its training null rate a column's null rate"
+        " may rise in a table before it breaks the contract.",
+    )
+    on_break: Literal["score", "reject"] = Field(
+        default="score",
+        description="What predict and serve do with rows that break a soft rule"
+        " (range, category, missing value): score, count and log them, or reject"
+        " the request or file.",
+    )
+
+
+class PredictionLogConfig(_Section):
+    """Where and how much the scoring service records of what it scores."""
+
+    enabled: bool = True
+    directory: Path = Field(
+        default=Path("prediction-log"),
+        description="Directory of the Parquet files, relative to the config.",
+    )
+    sample_rate: float = Field(
+        default=1.0, gt=0, le=1, description="Share of requests recorded."
+    )
+    max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Size cap of the directory; the oldest files go first.",
+    )
+    rows_per_file: int = Field(
+        default=10_000, ge=1, description="Rows buffered before a file is written."
+    )
+    flush_seconds: float = Field(
+        default=60.0, gt=0, description="Longest wait before buffered rows are written."
+    )
+
+
+class ThresholdsConfig(_Section):
+    """When ``monitor`` raises an alert; each alert makes it exit non-zero."""
+
+    psi: float = Field(
+        default=0.2, gt=0, description="Population stability index of a feature."
+    )
+    p_value: float = Field(
+        default=0.001,
+        gt=0,
+        lt=1,
+        description="Significance level of the Kolmogorov-Smirnov (numbers) and"
+        " chi-squared (categories) tests; a significant shift alerts only when it"
+        " is also large (ks_statistic, cramers_v).",
+    )
+    ks_statistic: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Kolmogorov-Smirnov distance from which a numeric shift matters.",
+    )
+    cramers_v: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Cramér's V from which a shift of categories matters.",
+    )
+    null_rate_increase: float = Field(
+        default=0.1, gt=0, le=1, description="Rise of a column's share of nulls."
+    )
+    break_rate: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Share of rows breaking the data contract.",
+    )
+    max_model_age_days: float = Field(
+        default=90, gt=0, description="Age of the champion version."
+    )
+    latency_ratio: float = Field(
+        default=3.0,
+        gt=1,
+        description="Median scoring latency against the one measured at training.",
+    )
+    metric_drop: float = Field(
+        default=0.05,
+        gt=0,
+        description="Relative drop of the primary metric on labelled live data"
+        " against its offline value: 0.05 is 5 % worse.",
+    )
+
+
+class MonitoringConfig(_Section):
+    """The prediction log of the service, and what ``monitor`` alerts on."""
+
+    prediction_log: PredictionLogConfig = PredictionLogConfig()
+    thresholds: ThresholdsConfig = ThresholdsConfig()
+    reports: Path = Field(
+        default=Path("monitoring-reports"),
+        description="Directory where monitor writes its reports, relative to"
+        " the config.",
+    )
+
+
 class CardConfig(_Section):
     """The prose of the model card that the data cannot tell.
 
@@ -176,6 +313,8 @@ class Settings(BaseSettings):
     model: ModelConfig = ModelConfig()
     tracking: TrackingConfig
     evaluation: EvaluationConfig = EvaluationConfig()
+    contract: ContractConfig = ContractConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     card: CardConfig = CardConfig()
 
     @field_validator("evaluation")
@@ -316,6 +455,7 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Settings:
     """Load and validate the configuration at ``path`` with environment overrides.
 
     Relative paths (``data.path``, ``tracking.saved_runs``,
+    ``monitoring.prediction_log.directory``, ``monitoring.reports``,
     ``card.written_for``) are resolved against the directory of the file, so
     commands work from any working directory.
 
@@ -333,5 +473,19 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Settings:
     if card.written_for is not None:
         card = card.model_copy(update={"written_for": path.parent / card.written_for})
     return settings.model_copy(
-        update={"data": data, "tracking": tracking, "card": card}
+        update={
+            "data": data,
+            "tracking": tracking,
+            "monitoring": _monitoring_paths(settings.monitoring, path.parent),
+            "card": card,
+        }
+    )
+
+
+def _monitoring_paths(monitoring: MonitoringConfig, base: Path) -> MonitoringConfig:
+    """Return ``monitoring`` with its directories resolved against ``base``."""
+    log = monitoring.prediction_log
+    log = log.model_copy(update={"directory": base / log.directory})
+    return monitoring.model_copy(
+        update={"prediction_log": log, "reports": base / monitoring.reports}
     )
