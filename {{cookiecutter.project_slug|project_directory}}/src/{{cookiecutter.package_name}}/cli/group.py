@@ -16,6 +16,10 @@ from ..errors import ProjectError
 logger = logging.getLogger(__name__)
 
 INTERRUPTED_EXIT_STATUS = 128 + signal.SIGINT
+# validate found broken rules, monitor raised alerts: the command worked, and a
+# scheduler must still see that something needs attention. 1 stays for errors
+# and 2 for usage errors (Click's).
+FINDINGS_EXIT_STATUS = 3
 
 
 class ProjectGroup(click.Group):
