@@ -13,13 +13,16 @@ from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.data import Split, count_rows
+from {{ cookiecutter.package_name }}.data.contract import Contract
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.tracking.artifacts import (
     load_model,
+    model_contract,
     save_model,
 )
 from {{ cookiecutter.package_name }}.workflows.predict import (
     PREDICTION_COLUMN,
+    ContractPolicy,
     predict_file,
 )
 
@@ -67,11 +70,12 @@ def test_predicts_every_row_like_the_pipeline(
         demo_frame.to_parquet(source)
     output = tmp_path / f"predictions{output_suffix}"
 
-    rows = predict_file(model, source, output, chunk_size=100)
+    predicted = predict_file(model, source, output, chunk_size=100)
 
     expected = fitted_pipeline.predict(demo_frame[settings.data.features])
     written = read_output(output)
-    assert rows == len(demo_frame) == len(written)
+    assert predicted.rows == len(demo_frame) == len(written)
+    assert predicted.contract_check is None
     assert_same_predictions(written[PREDICTION_COLUMN].to_numpy(), expected)
 
 
@@ -160,9 +164,9 @@ def test_a_gap_in_a_column_trained_on_whole_numbers_is_scored(
     source = tmp_path / "gap.csv"
     split.test.features.assign(**{column: np.nan}).to_csv(source, index=False)
 
-    rows = predict_file(model, source, tmp_path / "out.csv")
+    predicted = predict_file(model, source, tmp_path / "out.csv")
 
-    assert rows == len(split.test.features)
+    assert predicted.rows == len(split.test.features)
 
 
 def test_missing_kept_column_is_named(tmp_path: Path, model: PyFuncModel) -> None:
@@ -222,3 +226,81 @@ def test_unwritable_output_is_a_data_error(tmp_path: Path, model: PyFuncModel) -
 def test_unsupported_output_format(tmp_path: Path, model: PyFuncModel) -> None:
     with pytest.raises(DataError, match=r"unsupported file type '\.json'"):
         predict_file(model, DEMO_DATA, tmp_path / "o.json")
+
+
+@pytest.fixture(scope="module")
+def contract(champion_uri: str) -> Contract:
+    found = model_contract(champion_uri)
+    assert found is not None
+    return found
+
+
+def out_of_range(settings: Settings, contract: Contract, rows: int) -> pd.DataFrame:
+    """Demo rows whose first ``rows`` have the first numeric feature too large."""
+    column = settings.data.numeric_features[0]
+    upper = contract.column(column).upper
+    assert upper is not None
+    frame = pd.read_csv(DEMO_DATA)
+    frame.loc[: rows - 1, column] = upper * 10
+    return frame
+
+
+def test_rows_breaking_the_contract_are_scored_counted_and_logged(
+    tmp_path: Path,
+    model: PyFuncModel,
+    settings: Settings,
+    contract: Contract,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source, output = tmp_path / "wide.csv", tmp_path / "out.csv"
+    out_of_range(settings, contract, rows=3).to_csv(source, index=False)
+    policy = ContractPolicy(contract, reject=False)
+
+    predicted = predict_file(model, source, output, chunk_size=100, policy=policy)
+
+    check = predicted.contract_check
+    assert check is not None
+    column = settings.data.numeric_features[0]
+    assert [(found.column, found.rule, found.rows) for found in check.breaks] == [
+        (column, "range", 3)
+    ]
+    assert check.broken_rows == 3
+    assert len(read_output(output)) == predicted.rows == count_rows(source)
+    assert f"column {column!r}, rule range" in caplog.text
+
+
+def test_a_rejecting_policy_writes_nothing(
+    tmp_path: Path, model: PyFuncModel, settings: Settings, contract: Contract
+) -> None:
+    source, output = tmp_path / "wide.csv", tmp_path / "out.csv"
+    out_of_range(settings, contract, rows=1).to_csv(source, index=False)
+    policy = ContractPolicy(contract, reject=True)
+
+    with pytest.raises(DataError, match=r"contract\.on_break rejects: column"):
+        predict_file(model, source, output, chunk_size=7, policy=policy)
+
+    assert leftovers(tmp_path) == ["wide.csv"]
+
+
+def test_demo_data_holds_the_champions_contract(
+    tmp_path: Path, model: PyFuncModel, contract: Contract
+) -> None:
+    policy = ContractPolicy(contract, reject=True)
+
+    predicted = predict_file(model, DEMO_DATA, tmp_path / "o.csv", policy=policy)
+
+    assert predicted.contract_check is not None
+    assert predicted.contract_check.holds
+
+
+def test_personal_columns_are_never_kept(tmp_path: Path, model: PyFuncModel) -> None:
+    with pytest.raises(DataError, match="cannot keep 'island': it is personal data"):
+        predict_file(
+            model,
+            DEMO_DATA,
+            tmp_path / "o.csv",
+            keep_columns=["island"],
+            unwritten=["island"],
+        )
+
+    assert leftovers(tmp_path) == []

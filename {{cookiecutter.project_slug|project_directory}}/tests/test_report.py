@@ -16,6 +16,10 @@ from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.config import Settings, load_config
 from {{ cookiecutter.package_name }}.data import Dataset, Split
+from {{ cookiecutter.package_name }}.data.contract import (
+    Contract,
+    learn_contract,
+)
 from {{ cookiecutter.package_name }}.evaluation import holdout_split, report
 from {{ cookiecutter.package_name }}.evaluation.card import (
     CARD_ARTIFACT,
@@ -194,6 +198,10 @@ def test_run_logs_metrics_slices_plots_and_card(
     assert tracked_settings.card.limitations in card
 
 
+def contract_of(settings: Settings, split: Split) -> Contract:
+    return learn_contract(split.train.features, settings.data, settings.contract)
+
+
 def test_card_leaves_out_prose_written_for_other_data(
     settings: Settings, split: Split, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -201,7 +209,9 @@ def test_card_leaves_out_prose_written_for_other_data(
     evaluation = report.Evaluation({"score": 1.0}, pd.DataFrame())
 
     with caplog.at_level(logging.WARNING):
-        card = render_card(other, split, evaluation, {}, "run-1")
+        card = render_card(
+            other, split, evaluation, {}, "run-1", contract=contract_of(settings, split)
+        )
 
     assert settings.card.intended_use not in card
     assert settings.card.limitations not in card
@@ -225,7 +235,9 @@ def test_card_keeps_prose_written_for_any_or_this_data(
     evaluation = report.Evaluation({"score": 1.0}, pd.DataFrame())
 
     with caplog.at_level(logging.WARNING):
-        card = render_card(same, split, evaluation, {}, "run-1")
+        card = render_card(
+            same, split, evaluation, {}, "run-1", contract=contract_of(settings, split)
+        )
 
     assert settings.card.intended_use in card
     assert "Not written yet" not in card
@@ -253,7 +265,12 @@ def test_a_table_of_ones_own_trains_and_reports(
         tags = provenance.log_provenance(settings, split, origin)
         report.log_evaluation(evaluation)
         with caplog.at_level(logging.WARNING):
-            card = render_card(settings, split, evaluation, tags, run.info.run_id)
+            contract = learn_contract(
+                split.train.features, settings.data, settings.contract
+            )
+            card = render_card(
+                settings, split, evaluation, tags, run.info.run_id, contract=contract
+            )
 
     logged = MlflowClient().get_run(run.info.run_id).data
     assert set(evaluation.slices["value"]) == {
@@ -266,6 +283,7 @@ def test_a_table_of_ones_own_trains_and_reports(
     assert logged.params["data.target"] == OWN_TARGETS[TASK.NAME]
     assert "Home Island" in logged.params["data.categorical_features"]
     assert "| Home Island | South/East |" in card
+    assert "| Home Island | categorical |" in card
     assert "Not written yet for `My Auks.csv`" in card
     assert "card.written_for" in caplog.text
 

@@ -17,9 +17,11 @@ from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.cli import cli
 from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.data import Split
+from {{ cookiecutter.package_name }}.data.contract import CONTRACT_FILE
 from {{ cookiecutter.package_name }}.errors import DataError, ModelError
 from {{ cookiecutter.package_name }}.model import TASK, task
 from {{ cookiecutter.package_name }}.model.features import OutlierClipper
+from {{ cookiecutter.package_name }}.monitoring.log_format import PREDICTION
 from {{ cookiecutter.package_name }}.tracking import (
     artifacts,
     connection,
@@ -32,6 +34,7 @@ from {{ cookiecutter.package_name }}.workflows.evaluate import evaluate
 from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
 from {{ cookiecutter.package_name }}.workflows.train import (
     TrainingResult,
+    model_extras,
     train,
 )
 
@@ -77,6 +80,65 @@ def test_run_records_params_metrics_config_and_signature(
     info = mlflow.models.get_model_info(f"runs:/{trained.run_id}/model")
     assert info.signature is not None
     assert info.signature.inputs.input_names() == tracked_settings.data.features
+
+
+def test_model_carries_its_contract_reference_and_latency(
+    trained: TrainingResult,
+    tracked_settings: Settings,
+    champion_uri: str,
+    split: Split,
+) -> None:
+    contract = artifacts.model_contract(champion_uri)
+    reference = artifacts.model_reference(champion_uri)
+    metadata = artifacts.model_metadata(champion_uri)
+    logged = mlflow.artifacts.load_text(f"runs:/{trained.run_id}/{CONTRACT_FILE}")
+
+    features = tracked_settings.data.features
+    assert contract is not None
+    assert [column.name for column in contract.columns] == features
+    assert contract.rows == len(split.train.features)
+    assert logged == contract.to_yaml()
+    assert reference is not None
+    assert list(reference.columns) == [*features, PREDICTION]
+    assert len(reference) == len(split.train.features)
+    assert metadata[artifacts.LATENCY_KEY] > 0
+
+
+def test_a_model_logged_without_extras_has_no_contract(
+    tmp_path: Path, fitted_pipeline: Pipeline, split: Split
+) -> None:
+    artifacts.save_model(fitted_pipeline, split.train.features, tmp_path / "model")
+
+    assert artifacts.model_contract(str(tmp_path / "model")) is None
+    assert artifacts.model_reference(str(tmp_path / "model")) is None
+
+
+def test_personal_columns_stay_out_of_the_logged_example_and_reference(
+    tmp_path: Path, settings: Settings, split: Split, fitted_pipeline: Pipeline
+) -> None:
+    personal = settings.data.categorical_features[0]
+    data = settings.data.model_copy(update={"personal_columns": [personal]})
+    private = settings.model_copy(update={"data": data})
+    extras = model_extras(private, fitted_pipeline, split)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    experiment = mlflow.create_experiment("personal")
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = artifacts.log_model(
+            fitted_pipeline, split.train.features, extras, [personal]
+        )
+
+    assert info.saved_input_example_info is not None
+    example_path = info.saved_input_example_info["artifact_path"]
+    example = mlflow.artifacts.load_text(
+        f"runs:/{run.info.run_id}/{artifacts.MODEL_ARTIFACT_NAME}/{example_path}"
+    )
+    values = split.train.features[personal].dropna().unique()
+    assert personal in example
+    assert not any(f'"{value}"' in example for value in values)
+    assert personal not in extras.reference.columns
+    assert extras.contract.column(personal).personal
+    assert extras.contract.column(personal).categories is None
 
 
 def test_equal_candidate_does_not_take_the_alias(

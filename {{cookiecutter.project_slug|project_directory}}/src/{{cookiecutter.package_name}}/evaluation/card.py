@@ -19,12 +19,15 @@ import pandas as pd
 
 from ..config import Settings, TrackingConfig
 from ..data import Split
+from ..data.contract import ColumnContract, Contract
 from ..model import TASK
 from .report import Evaluation
 
 logger = logging.getLogger(__name__)
 
 CARD_ARTIFACT = "model_card.md"
+# Categories listed in the card's contract table; more are counted.
+MAX_LISTED_VALUES = 10
 PROVENANCE_LABELS = {
     "git.commit": "git commit",
     "git.dirty": "uncommitted changes",
@@ -61,6 +64,47 @@ def _slices_section(slices: pd.DataFrame) -> str:
     return markdown_table(list(slices.columns), rows)
 
 
+def accepted_values(column: ColumnContract) -> str:
+    """Describe what the contract accepts in ``column``, for the card.
+
+    Examples
+    --------
+    >>> accepted_values(ColumnContract("island", "categorical", False, 0.0,
+    ...                                categories=("Biscoe", "Dream")))
+    'Biscoe, Dream'
+    >>> accepted_values(ColumnContract("mass", "numeric", True, 0.0058,
+    ...                                lower=2340.0, upper=6660.0))
+    '2340 to 6660'
+    """
+    if column.personal:
+        return "not recorded: personal data"
+    if column.categories is not None:
+        listed = ", ".join(column.categories[:MAX_LISTED_VALUES])
+        more = len(column.categories) - MAX_LISTED_VALUES
+        return f"{listed} and {more} more" if more > 0 else listed
+    if column.lower is None or column.upper is None:
+        return "anything: no value in training"
+    return f"{column.lower:.6g} to {column.upper:.6g}"
+
+
+def _contract_section(contract: Contract) -> str:
+    rows = [
+        (
+            column.name,
+            column.kind,
+            f"{column.null_rate:.1%}",
+            accepted_values(column),
+        )
+        for column in contract.columns
+    ]
+    header = ["column", "kind", "missing in training", "accepted"]
+    return (
+        "Learned from the training rows and stored with the model"
+        " (`data_contract.yaml`); `validate`, `predict`, `serve` and `monitor`"
+        " check new data against it.\n\n" + markdown_table(header, rows)
+    )
+
+
 def card_prose(settings: Settings) -> tuple[str, str]:
     """Return the card's intended use and limitations for the configured data.
 
@@ -92,11 +136,14 @@ def render_card(
     evaluation: Evaluation,
     tags: Mapping[str, str],
     run_id: str,
+    *,
+    contract: Contract,
 ) -> str:
     """Return the Markdown model card of the run ``run_id``.
 
     ``tags`` are the run's provenance tags (see
-    :func:`~{{ cookiecutter.package_name }}.tracking.provenance.log_provenance`).
+    :func:`~{{ cookiecutter.package_name }}.tracking.provenance.log_provenance`);
+    ``contract`` is the data contract learned from the training rows.
     """
     data = settings.data
     intended_use, limitations = card_prose(settings)
@@ -123,6 +170,8 @@ def render_card(
                 ),
             ],
         ),
+        "## Data contract",
+        _contract_section(contract),
         "## Metrics",
         "Scored on the held-out test rows.",
         markdown_table(["metric", "value"], evaluation.metrics.items()),

@@ -2,19 +2,26 @@
 
 A model is stored with its signature (the input columns and their types),
 an input example, pinned pip requirements and the list of types that skops
-may trust when it loads the model again.
+may trust when it loads the model again. A logged model also carries, as
+MLflow extra files named in its metadata, the data contract learned from its
+training rows and the reference sample that ``monitor`` compares live data
+with, so that whoever loads the model has both.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import get_model_info, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PyFuncModel
 from mlflow.pyfunc import load_model as load_pyfunc
@@ -24,6 +31,7 @@ from sklearn.pipeline import Pipeline
 
 from ..config import Settings
 from ..data import ColumnDtypes
+from ..data.contract import CONTRACT_FILE, Contract
 from ..errors import ModelError, first_line
 from .connection import connect
 from .registry import champion_uri
@@ -52,6 +60,33 @@ READ_DTYPES = {
 }
 # The top-level package: the project's own classes live below it.
 _PACKAGE = __name__.partition(".")[0]
+REFERENCE_FILE = "reference.parquet"
+# Keys of the model's MLflow metadata.
+CONTRACT_KEY = "data_contract"
+REFERENCE_KEY = "reference"
+LATENCY_KEY = "scoring_latency_ms"
+# Where MLflow puts a model's extra files, inside the model directory.
+_EXTRA_FILES = "extra_files"
+
+
+@dataclass(frozen=True)
+class ModelExtras:
+    """What a logged model carries besides the fitted pipeline.
+
+    Attributes
+    ----------
+    contract : Contract
+        The data contract learned from the training rows.
+    reference : pandas.DataFrame
+        A sample of the training rows and their predictions, without the
+        columns the project must not write.
+    scoring_latency_ms : float
+        Median milliseconds the pipeline took to score one row at training.
+    """
+
+    contract: Contract
+    reference: pd.DataFrame
+    scoring_latency_ms: float
 
 
 def trusted_types(pipeline: Pipeline) -> list[str]:
@@ -92,28 +127,76 @@ def with_decimal_integers(sample: pd.DataFrame) -> pd.DataFrame:
     return sample.astype(dict.fromkeys(integers, "float64"))
 
 
-def model_options(pipeline: Pipeline, sample: pd.DataFrame) -> dict[str, Any]:
+def input_example(sample: pd.DataFrame, unwritten: Sequence[str]) -> pd.DataFrame:
+    """Return the first rows of ``sample`` with the ``unwritten`` columns blanked.
+
+    The example keeps every column the signature names, so that it still
+    shows how to call the model, but personal data never leaves the training
+    table through it.
+
+    Examples
+    --------
+    >>> people = pd.DataFrame({"name": ["Ada"], "age": [36.0]})
+    >>> input_example(people, ["name"]).to_dict("records")
+    [{'name': None, 'age': 36.0}]
+    """
+    example = sample.head(5).astype(dict.fromkeys(unwritten, object))
+    example.loc[:, list(unwritten)] = None
+    return example
+
+
+def model_options(
+    pipeline: Pipeline, sample: pd.DataFrame, unwritten: Sequence[str] = ()
+) -> dict[str, Any]:
     """Return how ``pipeline`` is stored: signature, input example, requirements."""
     sample = with_decimal_integers(sample)
     return {
         "signature": infer_signature(sample, pipeline.predict(sample)),
-        "input_example": sample.head(5),
+        "input_example": input_example(sample, unwritten),
         "pip_requirements": pinned_requirements(),
         "skops_trusted_types": trusted_types(pipeline),
     }
 
 
-def log_model(pipeline: Pipeline, sample: pd.DataFrame) -> ModelInfo:
-    """Log ``pipeline`` to the active run with its signature and an input example."""
-    info: ModelInfo = mlflow.sklearn.log_model(
-        pipeline, name=MODEL_ARTIFACT_NAME, **model_options(pipeline, sample)
-    )
+def log_model(
+    pipeline: Pipeline,
+    sample: pd.DataFrame,
+    extras: ModelExtras,
+    unwritten: Sequence[str] = (),
+) -> ModelInfo:
+    """Log ``pipeline`` to the active run with its signature, example and extras.
+
+    ``extras`` become extra files of the model, named in its metadata; the
+    ``unwritten`` columns are blanked in the input example.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        contract = Path(directory, CONTRACT_FILE)
+        contract.write_text(extras.contract.to_yaml(), encoding="utf-8")
+        reference = Path(directory, REFERENCE_FILE)
+        extras.reference.to_parquet(reference, index=False)
+        info: ModelInfo = mlflow.sklearn.log_model(
+            pipeline,
+            name=MODEL_ARTIFACT_NAME,
+            extra_files=[str(contract), str(reference)],
+            metadata={
+                CONTRACT_KEY: f"{_EXTRA_FILES}/{CONTRACT_FILE}",
+                REFERENCE_KEY: f"{_EXTRA_FILES}/{REFERENCE_FILE}",
+                LATENCY_KEY: round(extras.scoring_latency_ms, 3),
+            },
+            **model_options(pipeline, sample, unwritten),
+        )
     return info
 
 
-def save_model(pipeline: Pipeline, sample: pd.DataFrame, path: Path) -> None:
-    """Save ``pipeline`` as an MLflow model directory at ``path``, as logged."""
-    mlflow.sklearn.save_model(pipeline, str(path), **model_options(pipeline, sample))
+def save_model(
+    pipeline: Pipeline, sample: pd.DataFrame, path: Path, unwritten: Sequence[str] = ()
+) -> None:
+    """Save ``pipeline`` as an MLflow model directory at ``path``.
+
+    As logged, without the extras, which are learned when the model is logged.
+    """
+    options = model_options(pipeline, sample, unwritten)
+    mlflow.sklearn.save_model(pipeline, str(path), **options)
 
 
 def load_model(uri: str) -> PyFuncModel:
@@ -160,3 +243,72 @@ def read_dtypes(model: PyFuncModel) -> ColumnDtypes:
         for spec in signature.inputs.inputs
         if spec.type in READ_DTYPES
     }
+
+
+def model_metadata(uri: str) -> dict[str, Any]:
+    """Return the metadata stored with the model at ``uri`` (empty if none).
+
+    Raises
+    ------
+    ModelError
+        If there is no model at ``uri``.
+    """
+    try:
+        metadata = get_model_info(uri).metadata
+    except (MlflowException, OSError) as error:
+        raise ModelError(f"cannot read model {uri!r}: {first_line(error)}") from error
+    return dict(metadata or {})
+
+
+def _model_file(uri: str, key: str) -> Path | None:
+    """Return a local copy of the file that metadata ``key`` names in the model.
+
+    ``None`` means the model has no such file: it was logged before the
+    project stored it.
+    """
+    relative = model_metadata(uri).get(key)
+    if relative is None:
+        return None
+    if Path(uri).is_dir():
+        return Path(uri, relative)
+    try:
+        return Path(download_artifacts(artifact_uri=f"{uri.rstrip('/')}/{relative}"))
+    except (MlflowException, OSError) as error:
+        raise ModelError(
+            f"cannot read {relative} of model {uri!r}: {first_line(error)}"
+        ) from error
+
+
+def model_contract(uri: str) -> Contract | None:
+    """Return the data contract stored with the model at ``uri``.
+
+    ``None`` means the model was logged before contracts were.
+
+    Raises
+    ------
+    ModelError
+        If there is no model at ``uri``, or its contract cannot be read.
+    """
+    path = _model_file(uri, CONTRACT_KEY)
+    if path is None:
+        return None
+    return Contract.from_yaml(path.read_text(encoding="utf-8"), f"{uri} {path.name}")
+
+
+def model_reference(uri: str) -> pd.DataFrame | None:
+    """Return the reference sample stored with the model at ``uri``, if any.
+
+    Raises
+    ------
+    ModelError
+        If there is no model at ``uri``, or its sample cannot be read.
+    """
+    path = _model_file(uri, REFERENCE_KEY)
+    if path is None:
+        return None
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise ModelError(
+            f"cannot read the reference sample of model {uri!r}: {first_line(error)}"
+        ) from error

@@ -87,7 +87,8 @@ def read_dataset(path: Path, target: str, text_columns: list[str]) -> Dataset:
 def write_run(directory: Path, run: SavedRun) -> None:
     """Write every file of ``run`` into the empty ``directory``; manifest last."""
     target = run.settings.data.target
-    save_model(run.pipeline, run.split.train.features, directory / MODEL_DIR)
+    unwritten = run.settings.data.unwritten_columns
+    save_model(run.pipeline, run.split.train.features, directory / MODEL_DIR, unwritten)
     write_dataset(run.split.train, target, directory / TRAIN_FILE)
     write_dataset(run.split.test, target, directory / TEST_FILE)
     manifest = {

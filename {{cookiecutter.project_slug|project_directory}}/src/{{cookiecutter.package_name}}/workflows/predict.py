@@ -1,8 +1,16 @@
-"""Prediction with a logged model: for a data frame, or a file of any size in chunks."""
+"""Prediction with a logged model: for a data frame, or a file of any size in chunks.
+
+A file is checked against the model's data contract as it is predicted: rows
+that break a soft rule (out of range, an unseen category, a missing value
+where training had none) are scored and counted, or refused, as
+``contract.on_break`` says.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 from numpy.typing import NDArray
 
+from ..config import Settings
 from ..data import (
     ChunkWriter,
     ColumnDtypes,
@@ -19,12 +28,48 @@ from ..data import (
     iter_chunks,
     table_format,
 )
+from ..data.contract import Break, Contract, TableCheck, TableChecker
 from ..errors import DataError, first_line
 from ..files import atomic_path, check_output_path
-from ..tracking.artifacts import input_columns, read_dtypes
+from ..tracking.artifacts import input_columns, model_contract, read_dtypes
+from ..tracking.registry import champion_uri
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 100_000
 PREDICTION_COLUMN = "prediction"
+
+
+@dataclass(frozen=True)
+class ContractPolicy:
+    """How :func:`predict_file` treats rows that break the model's data contract.
+
+    Attributes
+    ----------
+    contract : Contract
+        The data contract stored with the model.
+    reject : bool
+        Refuse a file with rows breaking a soft rule, rather than score them.
+    """
+
+    contract: Contract
+    reject: bool
+
+
+@dataclass(frozen=True)
+class PredictedFile:
+    """What :func:`predict_file` wrote.
+
+    Attributes
+    ----------
+    rows : int
+        Rows predicted.
+    contract_check : TableCheck or None
+        What the input broke of the data contract; ``None`` without a policy.
+    """
+
+    rows: int
+    contract_check: TableCheck | None
 
 
 def predict_frame(model: PyFuncModel, df: pd.DataFrame, source: object) -> NDArray[Any]:
@@ -78,6 +123,20 @@ def schema_problem(error: MlflowException) -> str:
     return problem if separator else first_line(error)
 
 
+def contract_policy(settings: Settings, model_uri: str | None) -> ContractPolicy | None:
+    """Return the configured policy for the contract of ``model_uri`` (or the champion).
+
+    ``None`` for a model logged before contracts were: it is predicted
+    unchecked, as before.
+    """
+    uri = model_uri or champion_uri(settings.tracking)
+    contract = model_contract(uri)
+    if contract is None:
+        logger.info("%s has no data contract: its inputs are not checked", uri)
+        return None
+    return ContractPolicy(contract, reject=settings.contract.on_break == "reject")
+
+
 def predict_file(
     model: PyFuncModel,
     input_path: Path,
@@ -85,8 +144,10 @@ def predict_file(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     keep_columns: Sequence[str] = (),
+    unwritten: Sequence[str] = (),
+    policy: ContractPolicy | None = None,
     on_chunk: Callable[[int], object] | None = None,
-) -> int:
+) -> PredictedFile:
     """Write a prediction for every row of ``input_path`` to ``output_path``.
 
     The input is read ``chunk_size`` rows at a time, so memory stays flat for
@@ -94,40 +155,98 @@ def predict_file(
     ``output_path`` only once every row has been predicted: a failure never
     leaves a partial result, and an output that names the input is refused
     before either is opened. ``keep_columns`` are copied from the input (an
-    ID, say); ``on_chunk`` is called with the number of rows of each chunk done.
-
-    Returns
-    -------
-    int
-        The number of rows predicted.
+    ID, say), unless they are ``unwritten`` (personal data); ``policy``
+    checks every row against the data contract; ``on_chunk`` is called with
+    the number of rows of each chunk done.
 
     Raises
     ------
     DataError
-        If the output cannot be written or would replace the input, or the
+        If the output cannot be written or would replace the input, the
         input is missing, empty or lacks a column the model or
-        ``keep_columns`` needs.
+        ``keep_columns`` needs, a kept column is unwritten, or rows break the
+        contract of a policy that rejects them.
     """
     output_format = table_format(output_path)
     check_output_path(output_path, [input_path])
+    refuse_unwritten(keep_columns, unwritten)
+    checker = None if policy is None else TableChecker(policy.contract)
     rows = 0
     try:
         with (
             atomic_path(output_path) as temporary,
             ChunkWriter(temporary, output_format) as writer,
         ):
-            for chunk in _predicted_chunks(model, input_path, chunk_size, keep_columns):
+            chunks = _predicted_chunks(model, input_path, chunk_size, keep_columns)
+            for chunk in _checked(chunks, checker, policy, input_path):
                 writer.write(chunk)
                 rows += len(chunk)
                 if on_chunk is not None:
                     on_chunk(len(chunk))
             if rows == 0:
                 raise DataError(f"{input_path}: file has a header but no rows")
+            contract_check = None if checker is None else checker.result()
+            if contract_check is not None and policy is not None:
+                _enforce(contract_check.breaks, policy, input_path)
     except OSError as error:
         raise DataError(
             f"cannot write {output_path}: {error.strerror or error}"
         ) from error
-    return rows
+    if contract_check is not None:
+        report_breaks(contract_check, input_path)
+    return PredictedFile(rows, contract_check)
+
+
+def refuse_unwritten(columns: Sequence[str], unwritten: Sequence[str]) -> None:
+    """Raise ``DataError`` if any of ``columns`` must not be written.
+
+    Examples
+    --------
+    >>> refuse_unwritten(["id"], ["email"])
+    >>> refuse_unwritten(["id", "email"], ["email"])
+    Traceback (most recent call last):
+    ...
+    {{ cookiecutter.package_name }}.errors.DataError: cannot keep 'email': ...
+    """
+    for column in columns:
+        if column in unwritten:
+            raise DataError(
+                f"cannot keep {column!r}: it is personal data"
+                " (data.personal_columns), written only when data.write_personal"
+                " is true"
+            )
+
+
+def report_breaks(check: TableCheck, source: object) -> None:
+    """Log a WARNING per rule the rows of ``source`` broke and were scored anyway."""
+    for found in check.breaks:
+        logger.warning(
+            "%s: scored despite the data contract: %s", source, found.describe()
+        )
+
+
+def _enforce(breaks: Sequence[Break], policy: ContractPolicy, source: object) -> None:
+    """Raise ``DataError`` if ``policy`` rejects rows breaking a soft rule."""
+    soft = [found for found in breaks if not found.hard]
+    if policy.reject and soft:
+        more = f" (and {len(soft) - 1} more rule(s))" if len(soft) > 1 else ""
+        raise DataError(
+            f"{source}: rows break the data contract, which contract.on_break"
+            f" rejects: {soft[0].describe()}{more}"
+        )
+
+
+def _checked(
+    chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame]],
+    checker: TableChecker | None,
+    policy: ContractPolicy | None,
+    source: object,
+) -> Iterator[pd.DataFrame]:
+    """Yield each predicted chunk once its input passed the contract's check."""
+    for inputs, predicted in chunks:
+        if checker is not None and policy is not None:
+            _enforce(checker.add(inputs).breaks, policy, source)
+        yield predicted
 
 
 def _predicted_chunks(
@@ -135,11 +254,13 @@ def _predicted_chunks(
     input_path: Path,
     chunk_size: int,
     keep_columns: Sequence[str],
-) -> Iterator[pd.DataFrame]:
-    """Yield the kept columns and the prediction of each chunk of ``input_path``."""
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Yield each chunk of ``input_path`` with its kept columns and prediction."""
     for chunk in iter_chunks(input_path, chunk_size, read_dtypes(model)):
         if chunk.empty:
             continue
         check_columns(chunk, keep_columns, input_path)
         predictions = predict_frame(model, chunk, input_path)
-        yield chunk[list(keep_columns)].assign(**{PREDICTION_COLUMN: predictions})
+        yield chunk, chunk[list(keep_columns)].assign(
+            **{PREDICTION_COLUMN: predictions}
+        )

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from ..config import Settings
-from ..data import Dataset
+from ..data import Dataset, Split
+from ..data.contract import CONTRACT_FILE, learn_contract
 from ..errors import ModelError
 from ..evaluation import (
     CARD_ARTIFACT,
@@ -23,12 +27,16 @@ from ..evaluation import (
     render_card,
 )
 from ..model import TASK, build_pipeline
+from ..monitoring.reference import build_reference
 from ..tracking import provenance, registry, runs
-from ..tracking.artifacts import load_model, log_model
+from ..tracking.artifacts import ModelExtras, load_model, log_model
 from ..tracking.connection import connect, reported_failures, started_run
 from .predict import predict_frame
 
 logger = logging.getLogger(__name__)
+
+# One-row predictions timed at training, the baseline of monitor's latency check.
+LATENCY_SAMPLES = 50
 
 
 @dataclass(frozen=True)
@@ -98,21 +106,59 @@ def score_model_uri(uri: str, test: Dataset) -> float:
     return TASK.compute_metrics(test.target, predictions)[TASK.PRIMARY_METRIC]
 
 
+def scoring_latency_ms(pipeline: Pipeline, rows: pd.DataFrame) -> float:
+    """Return the median milliseconds ``pipeline`` takes to predict one row.
+
+    Up to ``LATENCY_SAMPLES`` rows of ``rows`` are predicted one at a time.
+    """
+    durations = []
+    for position in range(min(LATENCY_SAMPLES, len(rows))):
+        started = time.perf_counter()
+        pipeline.predict(rows.iloc[[position]])
+        durations.append(time.perf_counter() - started)
+    return 1000 * statistics.median(durations)
+
+
+def model_extras(settings: Settings, pipeline: Pipeline, split: Split) -> ModelExtras:
+    """Learn what the model carries besides itself from its training rows.
+
+    The data contract, a reference sample of the training rows without the
+    columns the project must not write, and the one-row scoring latency.
+    """
+    features = split.train.features
+    reference = build_reference(
+        features.drop(columns=settings.data.unwritten_columns),
+        pipeline.predict(features),
+        settings.seed,
+    )
+    return ModelExtras(
+        contract=learn_contract(features, settings.data, settings.contract),
+        reference=reference,
+        scoring_latency_ms=scoring_latency_ms(pipeline, split.test.features),
+    )
+
+
 def log_run(saved: runs.SavedRun, evaluation: Evaluation, run_id: str) -> ModelInfo:
     """Log the saved run to the active run ``run_id``; return the logged model.
 
     Logs the configuration (as parameters, and as ``config.yaml`` with
     credentials removed), the provenance recorded at training time, metrics,
-    slice metrics and plots, the model card, and the model; the training rows
-    give the model's signature and input example.
+    slice metrics and plots, the data contract, the model card, and the model
+    with its extras (:func:`model_extras`); the training rows give the model's
+    signature and input example.
     """
     settings, split = saved.settings, saved.split
     mlflow.log_params(provenance.flatten(provenance.resolved_config(settings)))
     tags = provenance.log_provenance(settings, split, saved.provenance)
     log_evaluation(evaluation)
-    model_card = render_card(settings, split, evaluation, tags, run_id)
+    extras = model_extras(settings, saved.pipeline, split)
+    mlflow.log_text(extras.contract.to_yaml(), CONTRACT_FILE)
+    model_card = render_card(
+        settings, split, evaluation, tags, run_id, contract=extras.contract
+    )
     mlflow.log_text(model_card, CARD_ARTIFACT)
-    return log_model(saved.pipeline, split.train.features)
+    unwritten = settings.data.unwritten_columns
+    return log_model(saved.pipeline, split.train.features, extras, unwritten)
 
 
 def gate(client: MlflowClient, settings: Settings, candidate: Candidate) -> Promotion:
