@@ -59,6 +59,8 @@ def test_help_lists_the_commands() -> None:
         "rollback",
         "versions",
         "model-card",
+        "validate",
+        "monitor",
     ):
         assert command in result.output
 
@@ -294,7 +296,10 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     ("statement", "not_imported"),
     [
         # --help must stay instant: commands import their libraries when run.
-        (f"import {PACKAGE_NAME}.cli", ["pandas", "sklearn", "mlflow"]),
+        (
+            f"import {PACKAGE_NAME}.cli",
+            ["pandas", "sklearn", "mlflow", "pandera", "scipy"],
+        ),
         # Loading a model imports its estimator's module: no plotting library yet.
         (f"import {PACKAGE_NAME}.model.task", ["matplotlib"]),
     ],
@@ -324,6 +329,8 @@ def test_heavy_libraries_are_imported_only_when_needed(
         ["rollback"],
         ["versions"],
         ["model-card"],
+        ["validate", "in.csv"],
+        ["monitor"],
     ],
 )
 def test_mistyped_config_fails_before_any_ml_library_is_imported(

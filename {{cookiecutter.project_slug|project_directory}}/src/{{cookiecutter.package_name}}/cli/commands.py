@@ -225,10 +225,13 @@ def predict(
     settings = load_config(config_path)
     from ..data import count_rows, table_format
     from ..tracking.artifacts import load_configured_model
-    from ..workflows.predict import predict_file
+    from ..workflows.predict import contract_policy, predict_file, refuse_unwritten
 
-    table_format(output_path)  # a bad output name fails before the slow model load
+    # A bad output name or kept column fails before the slow model load.
+    table_format(output_path)
+    refuse_unwritten(keep_columns, settings.data.unwritten_columns)
     model = load_configured_model(settings, model_uri)
+    policy = contract_policy(settings, model_uri)
     total = count_rows(input_path) if input_path.is_file() else 0
     with click.progressbar(
         length=total,
@@ -236,15 +239,74 @@ def predict(
         file=sys.stderr,
         hidden=not sys.stderr.isatty(),
     ) as bar:
-        rows = predict_file(
+        predicted = predict_file(
             model,
             input_path,
             output_path,
             chunk_size=chunk_size,
             keep_columns=keep_columns,
+            unwritten=settings.data.unwritten_columns,
+            policy=policy,
             on_chunk=bar.update,
         )
-    click.echo(f"Wrote {rows} predictions to {output_path}")
+    click.echo(f"Wrote {predicted.rows} predictions to {output_path}")
+    check = predicted.contract_check
+    if check is not None and not check.holds:
+        click.echo(
+            f"{check.broken_rows} of them break the data contract (see the"
+            " warnings above); list every break with:"
+            f" {{ cookiecutter.project_slug }} validate {input_path}"
+        )
+
+
+@cli.command()
+@click.argument("input_path", metavar="FILE", type=click.Path(path_type=Path))
+@config_option
+@model_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per broken rule; json: one object.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Rows read and checked at a time; bounds memory use.",
+)
+def validate(
+    input_path: Path,
+    config_path: Path,
+    model_uri: str | None,
+    output_format: str,
+    chunk_size: int,
+) -> None:
+    """Check FILE (CSV or Parquet) against the data contract of a model.
+
+    Exits with status 0 when every row keeps the contract learned from the
+    training rows, and with status 3 when a rule is broken.
+    """
+    import json
+
+    from ..config import load_config
+
+    settings = load_config(config_path)
+    from ..workflows.validate import validate as validate_table
+    from .group import FINDINGS_EXIT_STATUS
+
+    validation = validate_table(settings, input_path, model_uri, chunk_size)
+    if output_format == "json":
+        click.echo(json.dumps(validation.as_dict(), default=str))
+    else:
+        for found in validation.check.breaks:
+            click.echo(found.describe())
+        click.echo(validation.verdict())
+    if not validation.check.holds:
+        raise click.exceptions.Exit(FINDINGS_EXIT_STATUS)
 
 
 @cli.command()
@@ -324,6 +386,77 @@ def model_card(config_path: Path, output_path: Path) -> None:
 
     version = export_champion_card(config, output_path)
     click.echo(f"Wrote the model card of version {version} to {output_path}")
+
+
+@cli.command()
+@click.option(
+    "--current",
+    "current_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE|DIR",
+    help="CSV/Parquet table, or directory of prediction-log files"
+    " [default: monitoring.prediction_log.directory].",
+)
+@click.option(
+    "--labels",
+    "labels_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="True values of logged rows: request_id, row and the target column.",
+)
+@config_option
+@model_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per alert; json: one object with every finding.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Rows read at a time; bounds memory use.",
+)
+def monitor(
+    current_path: Path | None,
+    labels_path: Path | None,
+    config_path: Path,
+    model_uri: str | None,
+    output_format: str,
+    chunk_size: int,
+) -> None:
+    """Compare current data with the model's training data; exit 3 on alerts.
+
+    Checks drift of each feature and of the predictions, missing values,
+    contract breaks, the model's age, latency and, with labels, live metrics.
+    Writes a report under monitoring.reports and logs a monitoring run.
+    """
+    import json
+
+    from ..config import load_config
+
+    settings = load_config(config_path)
+    from ..workflows.monitor import monitor as run_monitor
+    from .group import FINDINGS_EXIT_STATUS
+
+    result = run_monitor(settings, current_path, labels_path, model_uri, chunk_size)
+    if output_format == "json":
+        click.echo(json.dumps(result.as_dict(), default=str))
+    else:
+        for alert in result.alerts:
+            click.echo(str(alert))
+        count = len(result.alerts)
+        alerts = {0: "No alert", 1: "1 alert"}.get(count, f"{count} alerts")
+        click.echo(
+            f"{alerts} on {result.findings.rows} rows; report in {result.report},"
+            f" MLflow run {result.run_id}"
+        )
+    if result.alerts:
+        raise click.exceptions.Exit(FINDINGS_EXIT_STATUS)
 
 
 def refuse_overwriting_inputs(output_path: Path, *inputs: Path) -> None:

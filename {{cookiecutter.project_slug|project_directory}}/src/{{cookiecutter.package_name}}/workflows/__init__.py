@@ -4,8 +4,10 @@ Each job is a module whose function of the same name (or two, for
 ``train``) runs it: ``train`` fits, evaluates, saves, logs, registers and
 gates a model (``upload`` logs a saved run later); ``evaluate`` scores a
 logged model on labelled data; ``predict`` applies one to a data frame or to a
-file of any size; ``model_card`` exports the champion's card into the docs.
-The modules are imported on use, so that a job loads only what it needs.
+file of any size; ``validate`` checks a table against a model's data
+contract; ``monitor`` compares live data with a model's training reference;
+``model_card`` exports the champion's card into the docs. The modules are
+imported on use, so that a job loads only what it needs.
 """
 
-__all__ = ["evaluate", "model_card", "predict", "train"]
+__all__ = ["evaluate", "model_card", "monitor", "predict", "train", "validate"]
