@@ -441,6 +441,8 @@ def test_unselected_paths() -> None:
         "docs/serving.md",
         "src/pkg/cli/serve.py",
         "src/pkg/serving",
+        "tests/test_metrics.py",
+        "tests/test_prediction_log.py",
         "tests/test_serving.py",
         ".dockerignore",
         "Dockerfile",

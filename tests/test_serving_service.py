@@ -4,9 +4,12 @@ One default project is rendered, installed and trained; its real ``serve``
 command then runs as a subprocess on 127.0.0.1 while schemathesis generates
 requests from the service's own OpenAPI schema, and while a bounded load of
 valid and malformed requests hits it. Neither may get a single 5xx answer,
-and the server must still be healthy afterwards. ``mlflow models serve`` then
-serves the same champion, and rows copied from the data file, extra columns
-and all, get the same answer from both in every input format.
+and the server must still be healthy afterwards; its ``/metrics``, read by
+prometheus_client's own parser, count exactly the load's requests and rows,
+and its prediction log holds every scored row once it has stopped.
+``mlflow models serve`` then serves the same champion, and rows copied from
+the data file, extra columns and all, get the same answer from both in every
+input format.
 """
 
 from __future__ import annotations
@@ -44,6 +47,30 @@ STARTUP_TIMEOUT_S = 120
 LOAD_REQUESTS = 10_000
 MALFORMED_SHARE = 0.2
 SEED = 20261123
+ROWS_PER_REQUEST = 10
+# Run in the project's environment: the template's own has neither library.
+PARSE_METRICS = """
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+families = text_string_to_metric_families(sys.stdin.read())
+print(json.dumps([[s.name, s.labels, s.value] for f in families for s in f.samples]))
+"""
+SUMMARISE_LOG = """
+import json, sys
+from pathlib import Path
+import pandas as pd
+files = sorted(Path(sys.argv[1]).glob("predictions-*.parquet"))
+empty = pd.DataFrame({"request_id": [], "row": []})
+log = pd.concat([pd.read_parquet(path) for path in files] or [empty])
+summary = {
+    "files": len(files),
+    "rows": len(log),
+    "columns": list(log.columns),
+    "keys": int(log[["request_id", "row"]].drop_duplicates().shape[0]),
+}
+print(json.dumps(summary))
+"""
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +119,31 @@ def running_server(
 
 @pytest.fixture(scope="module")
 def base_url(project: Project) -> Iterator[str]:
-    """URL of the project's own ``serve`` command, running for this module."""
+    """URL of the project's own ``serve`` command, running for this module.
+
+    Once it stopped, its prediction log holds every row it scored, each once.
+    """
     command = [str(project.path / ".venv" / "bin" / project.slug), "serve"]
     log = project.path / "serve.log"
     with running_server(project, command, log) as url:
         yield url
+        final = scrape(project, url)
     text = log.read_text()
     assert "Application shutdown complete" in text
     assert "Traceback" not in text, text[-5000:]
+    logged = summarise_log(project)
+    scored = final["scored_rows_total", frozenset()]
+    assert logged["rows"] == logged["keys"] == scored
+    assert final["prediction_log_dropped_rows_total", frozenset()] == 0
+    assert not scored or logged["columns"][-7:] == [
+        "prediction",
+        "model_version",
+        "model_uri",
+        "request_id",
+        "row",
+        "latency_ms",
+        "scored_at",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +176,38 @@ def mlflow_url(project: Project) -> Iterator[str]:
         yield url
 
 
+def python_in(
+    project: Project, script: str, *args: str, stdin: str = ""
+) -> Any:  # noqa: ANN401 (JSON of any shape)
+    """Run ``script`` with the project's Python; return the JSON it prints."""
+    completed = subprocess.run(
+        [str(project.path / ".venv" / "bin" / "python"), "-c", script, *args],
+        input=stdin,
+        env=project.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def scrape(project: Project, url: str) -> Samples:
+    """Every sample of ``/metrics`` by name and labels, read by prometheus_client."""
+    response = httpx.get(f"{url}/metrics", timeout=30)
+    assert response.status_code == 200
+    samples = python_in(project, PARSE_METRICS, stdin=response.text)
+    return {(name, frozenset(labels.items())): value for name, labels, value in samples}
+
+
+def summarise_log(project: Project) -> dict[str, Any]:
+    """Files, rows, columns and distinct (request_id, row) keys of the log."""
+    directory = str(project.path / "prediction-log")
+    summary: dict[str, Any] = python_in(project, SUMMARISE_LOG, directory)
+    return summary
+
+
 def healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/health", timeout=5).status_code == 200
@@ -144,7 +220,7 @@ def valid_rows(project: Project) -> list[dict[str, Any]]:
     config = yaml.safe_load((project.path / "config.yaml").read_text())["data"]
     features = config["numeric_features"] + config["categorical_features"]
     with (project.path / "data" / "penguins.csv").open(newline="") as handle:
-        rows = list(itertools.islice(csv.DictReader(handle), 10))
+        rows = list(itertools.islice(csv.DictReader(handle), ROWS_PER_REQUEST))
     return [{name: convert(row[name]) for name in features} for row in rows]
 
 
@@ -208,6 +284,7 @@ def test_load_with_malformed_requests_has_no_5xx(
     malformed = malformed_bodies(rows[0])
     rng = random.Random(SEED)  # noqa: S311 (reproducible choice, not security)
     statuses: Counter[int] = Counter()
+    before = scrape(project, base_url)
     with httpx.Client(base_url=base_url, timeout=30) as client:
         for _ in range(LOAD_REQUESTS):
             if rng.random() < MALFORMED_SHARE:
@@ -225,6 +302,14 @@ def test_load_with_malformed_requests_has_no_5xx(
     assert bad == pytest.approx(LOAD_REQUESTS * MALFORMED_SHARE, rel=0.15)
     assert statuses[200] == LOAD_REQUESTS - bad
     assert healthy(base_url)
+    after = scrape(project, base_url)
+    counted = {key: after[key] - before.get(key, 0) for key in after}
+    for status, count in statuses.items():
+        key = frozenset({("route", "/invocations"), ("status", str(status))})
+        assert counted["http_requests_total", key] == count, status
+    assert counted["scored_rows_total", frozenset()] == (
+        statuses[200] * ROWS_PER_REQUEST
+    )
 
 
 def data_file_lines(project: Project) -> list[str]:

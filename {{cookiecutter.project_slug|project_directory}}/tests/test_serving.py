@@ -1,10 +1,13 @@
 """The scoring service: every route, every payload format, every bad request."""
 
+import dataclasses
 import logging
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -18,6 +21,11 @@ from {{ cookiecutter.package_name }} import __version__
 from {{ cookiecutter.package_name }}.cli import cli
 from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.data import read_table
+from {{ cookiecutter.package_name }}.monitoring.log_format import (
+    PREDICTION,
+    REQUEST_ID,
+    log_files,
+)
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.serving.model import (
     ServedModel,
@@ -41,6 +49,8 @@ from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
 from .conftest import CONFIG_PATH, CONSOLE_SCRIPT, DEMO_DATA, free_port
 
 STARTUP_TIMEOUT_S = 60
+# Keeps the servers started here from writing their log into the project.
+LOG_DIRECTORY_ENVVAR = f"{ENV_PREFIX}MONITORING__PREDICTION_LOG__DIRECTORY"
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +132,13 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
 
     assert schema["openapi"].startswith("3.")
-    assert set(schema["paths"]) == {"/invocations", "/ping", "/health", "/version"}
+    assert set(schema["paths"]) == {
+        "/invocations",
+        "/ping",
+        "/health",
+        "/version",
+        "/metrics",
+    }
 
 
 @pytest.mark.parametrize(
@@ -433,6 +449,118 @@ def test_server_error_is_500_and_logged_once(
     assert "bug in the model" in str(errors[0].exc_info[1])
 
 
+@pytest.mark.parametrize(
+    ("sent", "echoed"),
+    [
+        ("order-17:row.3_b", True),
+        ("x" * 128, True),
+        ("x" * 129, False),
+        ("two words", False),
+        ("line\tbreak", False),
+        ("", False),
+    ],
+)
+def test_every_answer_carries_a_sane_request_id(
+    client: TestClient, features: pd.DataFrame, sent: str, echoed: bool
+) -> None:
+    headers = {"Content-Type": "application/json", "X-Request-ID": sent}
+    body = orjson.dumps(split_payload(features))
+
+    answers = [
+        client.post("/invocations", content=body, headers=headers),
+        client.post("/invocations", content=b"{", headers=headers),
+        client.get("/invocations", headers=headers),
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 400, 405]
+    for answer in answers:
+        request_id = answer.headers["X-Request-ID"]
+        if echoed:
+            assert request_id == sent
+        else:
+            assert re.fullmatch("[0-9a-f]{32}", request_id)
+
+
+def test_request_ids_are_new_for_each_request(
+    client: TestClient, features: pd.DataFrame
+) -> None:
+    ids = {post_json(client, split_payload(features)).headers["X-Request-ID"]}
+    ids.add(post_json(client, split_payload(features)).headers["X-Request-ID"])
+
+    assert len(ids) == 2
+
+
+def out_of_range(served: ServedModel, features: pd.DataFrame) -> tuple[Any, str]:
+    """The complete ``features`` rows, two of them above the accepted range.
+
+    Returns the payload and the column out of range.
+    """
+    assert served.contract is not None
+    column = next(c for c in served.contract.columns if c.upper is not None)
+    assert column.upper is not None
+    broken = features.dropna()
+    assert not served.contract.check(broken).breaks
+    broken.loc[broken.index[:2], column.name] = column.upper + 1
+    return split_payload(broken), column.name
+
+
+def test_rows_breaking_the_contract_are_refused_when_the_policy_rejects(
+    served: ServedModel, features: pd.DataFrame
+) -> None:
+    payload, column = out_of_range(served, features)
+
+    with TestClient(create_app(served, on_break="reject")) as strict:
+        response = post_json(strict, payload)
+        clean = post_json(strict, {"dataframe_records": records(features.dropna())})
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    rows = len(payload["dataframe_split"]["data"])
+    assert f"2 of {rows} rows break the data contract" in body["message"]
+    assert column in body["message"]
+    assert "range" in body["message"]
+    assert clean.status_code == 200
+
+
+def test_rows_breaking_the_contract_are_scored_and_logged_by_default(
+    client: TestClient,
+    served: ServedModel,
+    features: pd.DataFrame,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payload, column = out_of_range(served, features)
+
+    with caplog.at_level(logging.INFO):
+        response = client.post(
+            "/invocations",
+            content=orjson.dumps(payload),
+            headers={"Content-Type": "application/json", "X-Request-ID": "r-42"},
+        )
+
+    assert response.status_code == 200
+    rows = len(payload["dataframe_split"]["data"])
+    assert len(response.json()["predictions"]) == rows
+    notes = [r.getMessage() for r in caplog.records if "r-42" in r.getMessage()]
+    assert len(notes) == 1
+    assert "break the data contract, scored anyway" in notes[0]
+    assert column in notes[0]
+
+
+def test_a_model_without_contract_is_checked_against_its_signature_only(
+    served: ServedModel, features: pd.DataFrame
+) -> None:
+    payload, _ = out_of_range(served, features)
+    old_model = dataclasses.replace(served, contract=None)
+
+    with TestClient(create_app(old_model, on_break="reject")) as old_client:
+        response = post_json(old_client, payload)
+        metrics = old_client.get("/metrics").text
+
+    assert response.status_code == 200
+    assert "contract_breaks_total{" not in metrics
+
+
 def test_registry_version_of_each_uri_form(tracked_settings: Settings) -> None:
     name = tracked_settings.tracking.registered_model
 
@@ -441,11 +569,15 @@ def test_registry_version_of_each_uri_form(tracked_settings: Settings) -> None:
 
 
 def test_worker_processes_load_the_model_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tracking_uri: str, champion_uri: str
+    monkeypatch: pytest.MonkeyPatch,
+    tracking_uri: str,
+    champion_uri: str,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv(CONFIG_ENVVAR, str(CONFIG_PATH))
     monkeypatch.setenv(MODEL_ENVVAR, champion_uri)
     monkeypatch.setenv(f"{ENV_PREFIX}TRACKING__URI", tracking_uri)
+    monkeypatch.setenv(LOG_DIRECTORY_ENVVAR, str(tmp_path))
 
     with TestClient(worker_app()) as worker_client:
         assert worker_client.get("/version").json()["model_uri"] == champion_uri
@@ -477,7 +609,7 @@ def test_serve_with_a_bad_model_is_one_line_error(
 
 
 def test_serve_command_scores_the_demo_file_as_it_is_like_predict(
-    tracking_uri: str, champion_uri: str
+    tracking_uri: str, champion_uri: str, tmp_path: Path
 ) -> None:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -485,6 +617,7 @@ def test_serve_command_scores_the_demo_file_as_it_is_like_predict(
         **os.environ,
         f"{ENV_PREFIX}TRACKING__URI": tracking_uri,
         f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
+        LOG_DIRECTORY_ENVVAR: str(tmp_path),
     }
     model = load_model(champion_uri)
     demo = read_table(DEMO_DATA, read_dtypes(model))
@@ -513,3 +646,8 @@ def test_serve_command_scores_the_demo_file_as_it_is_like_predict(
     assert server.returncode == -signal.SIGTERM, log
     assert "Application shutdown complete" in log
     assert '"POST /invocations HTTP/1.1" 200' in log
+    # The rows buffered at SIGTERM were written on the way out.
+    (log_file,) = log_files(tmp_path)
+    logged = pd.read_parquet(log_file)
+    assert logged[PREDICTION].tolist() == expected
+    assert set(logged[REQUEST_ID]) == {response.headers["X-Request-ID"]}

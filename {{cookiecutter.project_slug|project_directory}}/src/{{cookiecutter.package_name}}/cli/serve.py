@@ -42,7 +42,12 @@ DEFAULT_PORT = 8080
 def serve(
     config_path: Path, model_uri: str | None, host: str, port: int, workers: int
 ) -> None:
-    """Serve a model over HTTP with MLflow's scoring protocol (POST /invocations)."""
+    """Serve a model over HTTP with MLflow's scoring protocol (POST /invocations).
+
+    Rows breaking the model's data contract are scored or refused as
+    contract.on_break says; scored rows go to the prediction log, and
+    GET /metrics counts requests, rows, breaks and predictions.
+    """
     from ..config import load_config
 
     settings = load_config(config_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -13,17 +14,25 @@ from mlflow.tracking import MlflowClient
 
 from .. import __version__
 from ..config import Settings
+from ..data.contract import Contract
 from ..errors import ModelError, first_line
-from ..tracking.artifacts import load_configured_model
+from ..monitoring.log_format import PREDICTION
+from ..tracking.artifacts import (
+    load_configured_model,
+    model_contract,
+    model_reference,
+)
 from ..tracking.registry import champion_uri
 from .inputs import Column, signature_columns
+
+logger = logging.getLogger(__name__)
 
 REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(@(?P<alias>.+)|/(?P<version>\d+))")
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A loaded scikit-learn model with the input columns of its signature.
+    """A loaded scikit-learn model with its signature's columns and data contract.
 
     Attributes
     ----------
@@ -36,22 +45,35 @@ class ServedModel:
         Where the model was loaded from.
     model_version : str or None
         The registry version behind ``uri``, if it names a registered model.
+    contract : Contract or None
+        The data contract learned with the model; None for a model logged
+        before contracts, whose requests are checked against the signature only.
+    reference_predictions : numpy.ndarray or None
+        The model's predictions for the reference sample of training rows,
+        if the model was logged with one.
     """
 
     estimator: Any
     columns: list[Column]
     uri: str
     model_version: str | None
+    contract: Contract | None = None
+    reference_predictions: np.ndarray[Any, Any] | None = None
 
     @property
     def has_probabilities(self) -> bool:
         """Whether the model can say how likely each class is."""
         return hasattr(self.estimator, "predict_proba")
 
-    def predict(self, df: pd.DataFrame) -> list[Any]:
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the model predicts classes rather than numbers."""
+        # Fitted scikit-learn classifiers, pipelines included, list their classes.
+        return hasattr(self.estimator, "classes_")
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray[Any, Any]:
         """Return the prediction for each row of the checked data frame ``df``."""
-        predictions: list[Any] = np.asarray(self.estimator.predict(df)).tolist()
-        return predictions
+        return np.asarray(self.estimator.predict(df))
 
     def predict_proba(self, df: pd.DataFrame) -> list[dict[str, float]]:
         """Return, for each row of ``df``, the probability of each class by name."""
@@ -93,7 +115,8 @@ def registry_version(uri: str) -> str | None:
 def load_served_model(settings: Settings, model_uri: str | None) -> ServedModel:
     """Load ``model_uri``, or else the configured champion, ready to serve.
 
-    The model is loaded as scikit-learn model with its signature's columns
+    The model is loaded as scikit-learn model with its signature's columns,
+    its data contract and reference predictions when it was logged with them
     and, for a ``models:/`` URI, the registry version it resolves to.
 
     Raises
@@ -109,4 +132,19 @@ def load_served_model(settings: Settings, model_uri: str | None) -> ServedModel:
     except MlflowException as error:
         raise ModelError(f"cannot serve {uri!r}: {first_line(error)}") from error
     columns = signature_columns(model.metadata.signature)
-    return ServedModel(estimator, columns, uri, registry_version(uri))
+    contract = model_contract(uri)
+    if contract is None:
+        logger.info(
+            "%s has no data contract (logged before contracts): requests are"
+            " checked against its signature only",
+            uri,
+        )
+    reference = model_reference(uri)
+    return ServedModel(
+        estimator,
+        columns,
+        uri,
+        registry_version(uri),
+        contract,
+        None if reference is None else reference[PREDICTION].to_numpy(),
+    )

@@ -49,6 +49,17 @@ SCORING_RESPONSE = {
 }
 
 
+METRICS = {
+    "summary": "Counters and histograms of this process, for Prometheus.",
+    "responses": {
+        "200": {
+            "description": "Prometheus' text exposition format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+}
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -85,7 +96,18 @@ def openapi_schema() -> dict[str, Any]:
                 "required": False,
                 "description": "Also return class probabilities (classifiers only).",
                 "schema": {"type": "boolean", "default": False},
-            }
+            },
+            {
+                "name": "X-Request-ID",
+                "in": "header",
+                "required": False,
+                "description": (
+                    "The request's ID, sent back and written to the prediction"
+                    " log; replaced by a new one unless it is 1 to 128 letters,"
+                    " digits and ._:- characters."
+                ),
+                "schema": {"type": "string"},
+            },
         ],
         "requestBody": {
             "required": True,
@@ -96,7 +118,10 @@ def openapi_schema() -> dict[str, Any]:
         },
         "responses": {
             "200": _json(SCORING_RESPONSE, "One prediction per row."),
-            "400": _error("Malformed request or input that the signature rejects."),
+            "400": _error(
+                "Malformed request, input that the signature rejects, or rows"
+                " breaking the data contract when its policy is to reject them."
+            ),
             "413": _error("The request body is too large."),
             "415": _error("The content type is neither JSON nor CSV."),
         },
@@ -114,5 +139,6 @@ def openapi_schema() -> dict[str, Any]:
                     "responses": {"200": _json(version, "The versions.")},
                 }
             },
+            "/metrics": {"get": METRICS},
         },
     }

@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from ..config import Settings, load_config
 from .app import create_app
 from .model import load_served_model
+from .prediction_log import open_prediction_log
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ MODEL_ENVVAR = "_SERVE_MODEL_URI"
 def load_app(settings: Settings, model_uri: str | None) -> Starlette:
     """Load ``model_uri`` (default: the champion); return the application serving it.
 
+    The application records what it scores in the configured prediction log
+    and treats rows breaking the data contract as ``contract.on_break`` says.
     Each request is scored on one thread: parallelism comes from worker
     processes, and OpenMP threads fighting over cores make small requests
     slower, not faster.
@@ -33,7 +36,11 @@ def load_app(settings: Settings, model_uri: str | None) -> Starlette:
     # Once the model is loaded, every OpenMP runtime it uses is known.
     threadpool_limits(1)
     logger.info("Serving %s (version %s)", model.uri, model.model_version)
-    return create_app(model)
+    return create_app(
+        model,
+        prediction_log=open_prediction_log(settings, model),
+        on_break=settings.contract.on_break,
+    )
 
 
 def worker_app() -> Starlette:
