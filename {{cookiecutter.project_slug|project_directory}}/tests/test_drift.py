@@ -162,6 +162,7 @@ def test_null_rate_rise_alarms_from_the_threshold() -> None:
 def findings(**parts: object) -> Findings:
     empty: dict[str, object] = {
         "rows": 10,
+        "invalid_predictions": 0,
         "drift": [],
         "prediction_drift": None,
         "null_rates": [],
@@ -180,6 +181,7 @@ def test_nothing_measured_raises_no_alert() -> None:
 @pytest.mark.parametrize(
     ("part", "check"),
     [
+        ({"invalid_predictions": 1}, "numerical stability"),
         ({"age": ModelAge("3", 120.0)}, "model age"),
         ({"latency": Latency(40.0, 10.0)}, "latency"),
         ({"live": LiveMetrics(50, {"m": 0.8}, {"m": 0.9}, "m", True)}, "live metric"),

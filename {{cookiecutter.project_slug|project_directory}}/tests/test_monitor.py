@@ -131,6 +131,28 @@ def test_a_drifted_log_prints_its_alerts_and_exits_3(
     assert "Traceback" not in result.output
 
 
+def test_a_logged_answer_without_a_prediction_is_a_numerical_alert(
+    env: dict[str, str],
+    tmp_path: Path,
+    demo_features: pd.DataFrame,
+    champion_uri: str,
+    trained: TrainingResult,
+) -> None:
+    write_log(tmp_path / "log", demo_features, champion_uri, trained.model_version)
+    first = log_format.log_files(tmp_path / "log")[0]
+    frame = pd.read_parquet(first)
+    frame.loc[:1, log_format.PREDICTION] = None
+    frame.to_parquet(first, index=False)
+
+    result = monitor(env)
+
+    assert result.exit_code == FINDINGS_EXIT_STATUS, result.output
+    assert (
+        f"numerical stability: prediction: 2 of {len(demo_features)} rows have no"
+        " finite prediction (missing or infinite)"
+    ) in result.stdout.splitlines()
+
+
 def test_labels_give_live_metrics_next_to_offline_ones(
     env: dict[str, str],
     tmp_path: Path,

@@ -88,6 +88,7 @@ class Findings:
     """Everything ``monitor`` measured; a part it could not measure is ``None``."""
 
     rows: int
+    invalid_predictions: int
     drift: list[FeatureDrift]
     prediction_drift: FeatureDrift | None
     null_rates: list[NullRateChange]
@@ -109,6 +110,7 @@ def find_alerts(findings: Findings, thresholds: ThresholdsConfig) -> list[Alert]
         alerts.append(
             Alert("prediction drift", prediction.feature, prediction.describe())
         )
+    alerts += _stability_alerts(findings)
     alerts += [
         Alert("null rate", change.column, change.describe())
         for change in findings.null_rates
@@ -124,6 +126,17 @@ def find_alerts(findings: Findings, thresholds: ThresholdsConfig) -> list[Alert]
 def break_rate(breaks: TableCheck) -> float:
     """Return the share of checked rows that break at least one rule."""
     return breaks.broken_rows / breaks.rows if breaks.rows else 0.0
+
+
+def _stability_alerts(findings: Findings) -> list[Alert]:
+    """Alert on any missing or infinite prediction: no threshold makes it sound."""
+    if not findings.invalid_predictions:
+        return []
+    message = (
+        f"{findings.invalid_predictions} of {findings.rows} rows have no finite"
+        " prediction (missing or infinite)"
+    )
+    return [Alert("numerical stability", "prediction", message)]
 
 
 def _contract_alerts(

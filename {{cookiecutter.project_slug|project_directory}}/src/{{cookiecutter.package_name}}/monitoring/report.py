@@ -124,6 +124,8 @@ def render_report(
         _drift_table(findings.drift),
         "## Prediction drift",
         _drift_table(list(filter(None, [findings.prediction_drift]))),
+        f"Rows without a finite prediction (missing or infinite):"
+        f" {findings.invalid_predictions} of {findings.rows}.",
         "## Missing values",
         _table(
             ["column", "at training", "now", "change"],

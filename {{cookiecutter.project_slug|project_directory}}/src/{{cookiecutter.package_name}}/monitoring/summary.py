@@ -54,6 +54,7 @@ class CurrentSummary:
         self._checker = None if contract is None else TableChecker(contract)
         self.extra_columns = list(extra_columns)
         self.rows = 0
+        self.invalid_predictions = 0
         self.missing: Counter[str] = Counter()
         self.sample = Reservoir(sample_rows, seed)
         self.labelled = Reservoir(sample_rows, seed + 1)
@@ -71,6 +72,7 @@ class CurrentSummary:
             gc.collect()
         features = self._features(chunk)
         self.rows += len(chunk)
+        self.invalid_predictions += count_invalid(predictions)
         self.missing.update(
             {str(name): int(count) for name, count in features.isna().sum().items()}
         )
@@ -111,3 +113,22 @@ class CurrentSummary:
             else:
                 columns[name] = values.astype(object).where(values.notna(), np.nan)
         return pd.DataFrame(columns, index=chunk.index)
+
+
+def count_invalid(predictions: pd.Series) -> int:
+    """Count the predictions that are missing or, for numbers, infinite.
+
+    A sound model answers every row with a label or a finite number; any
+    other answer is a numerical failure, whatever the inputs were.
+
+    Examples
+    --------
+    >>> count_invalid(pd.Series([1.5, np.nan, np.inf, -2.0]))
+    2
+    >>> count_invalid(pd.Series(["Adelie", None]))
+    1
+    """
+    invalid = predictions.isna().to_numpy()
+    if pd.api.types.is_numeric_dtype(predictions):
+        invalid = invalid | np.isinf(predictions.to_numpy(dtype=np.float64))
+    return int(invalid.sum())

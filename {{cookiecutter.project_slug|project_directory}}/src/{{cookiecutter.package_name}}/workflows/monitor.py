@@ -397,6 +397,7 @@ def _findings(summary: CurrentSummary, model: MonitoredModel, is_log: bool) -> F
     )
     return Findings(
         rows=summary.rows,
+        invalid_predictions=summary.invalid_predictions,
         drift=[found for found in drift if found is not None],
         prediction_drift=prediction,
         null_rates=_null_rates(summary, model),
@@ -474,7 +475,11 @@ def _about(model: MonitoredModel, source: Path, rows: int) -> dict[str, str]:
 
 def monitoring_metrics(findings: Findings, alerts: list[Alert]) -> dict[str, float]:
     """Return the findings as MLflow metrics, e.g. ``drift.psi.<feature>``."""
-    metrics: dict[str, float] = {"rows": findings.rows, "alerts": len(alerts)}
+    metrics: dict[str, float] = {
+        "rows": findings.rows,
+        "alerts": len(alerts),
+        "predictions.invalid": findings.invalid_predictions,
+    }
     for drift in [*findings.drift, *filter(None, [findings.prediction_drift])]:
         metrics |= _drift_metrics(drift)
     for change in findings.null_rates:
