@@ -34,6 +34,7 @@ from {{ cookiecutter.package_name }}.workflows.evaluate import evaluate
 from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
 from {{ cookiecutter.package_name }}.workflows.train import (
     TrainingResult,
+    evaluate_pipeline,
     model_extras,
     train,
 )
@@ -139,6 +140,23 @@ def test_personal_columns_stay_out_of_the_logged_example_and_reference(
     assert personal not in extras.reference.columns
     assert extras.contract.column(personal).personal
     assert extras.contract.column(personal).categories is None
+
+
+def test_personal_columns_are_not_sliced_unless_configured(
+    settings: Settings, split: Split, fitted_pipeline: Pipeline
+) -> None:
+    personal = settings.data.categorical_features[0]
+    data = settings.data.model_copy(update={"personal_columns": [personal]})
+    private = settings.model_copy(update={"data": data})
+    named = private.evaluation.model_copy(update={"slice_columns": [personal]})
+
+    default = evaluate_pipeline(private, fitted_pipeline, split.test)
+    chosen = evaluate_pipeline(
+        private.model_copy(update={"evaluation": named}), fitted_pipeline, split.test
+    )
+
+    assert personal not in set(default.slices["column"])
+    assert set(chosen.slices["column"]) == {personal}
 
 
 def test_equal_candidate_does_not_take_the_alias(

@@ -21,6 +21,7 @@ from ..errors import ModelError
 from ..evaluation import (
     CARD_ARTIFACT,
     Evaluation,
+    default_slice_columns,
     evaluate_model,
     holdout_split,
     log_evaluation,
@@ -276,8 +277,21 @@ def fit_and_save(settings: Settings) -> tuple[runs.SavedRun, Evaluation]:
 def evaluate_pipeline(
     settings: Settings, pipeline: Pipeline, test: Dataset
 ) -> Evaluation:
-    """Score ``pipeline`` on ``test``: metrics, slice metrics and plots."""
-    return evaluate_model(pipeline, test, settings.evaluation.slice_columns)
+    """Score ``pipeline`` on ``test``: metrics, slice metrics and plots.
+
+    Unless ``evaluation.slice_columns`` names them, the columns the project
+    must not write (personal data) are not sliced: their values would appear
+    in metric names and in the model card.
+    """
+    slice_columns = settings.evaluation.slice_columns
+    if slice_columns is None:
+        unwritten = settings.data.unwritten_columns
+        slice_columns = [
+            column
+            for column in default_slice_columns(test.features)
+            if column not in unwritten
+        ]
+    return evaluate_model(pipeline, test, slice_columns)
 
 
 def publish(saved: runs.SavedRun, evaluation: Evaluation) -> TrainingResult:
