@@ -35,13 +35,16 @@ HISTOGRAM_BINS = 30
 
 _UNSAFE = re.compile(r"[^\w.-]")
 _HASH_LENGTH = 8
+MAX_NAME_LENGTH = 100
+"""Longest column part of a file or metric name: file systems and MLflow limit both."""
 
 
 def safe_name(text: str) -> str:
     """Return ``text`` usable in a file or MLflow metric name, distinct from others.
 
-    Characters other than letters, digits, ``_``, ``.`` and ``-`` become ``_``,
-    and a short hash of the original text is appended when any changed.
+    Characters other than letters, digits, ``_``, ``.`` and ``-`` become
+    ``_``, a long name is cut to :data:`MAX_NAME_LENGTH`, and a short hash of
+    the original text is appended when either happened.
 
     Examples
     --------
@@ -49,12 +52,14 @@ def safe_name(text: str) -> str:
     'bill_length_mm'
     >>> safe_name("Home Island")
     'Home_Island-3d797db2'
+    >>> len(safe_name("x" * 300)) == MAX_NAME_LENGTH
+    True
     """
     safe = _UNSAFE.sub("_", text)
-    if safe == text:
+    if safe == text and len(text) <= MAX_NAME_LENGTH:
         return text
     digest = hashlib.sha256(text.encode()).hexdigest()[:_HASH_LENGTH]
-    return f"{safe}-{digest}"
+    return f"{safe[: MAX_NAME_LENGTH - _HASH_LENGTH - 1]}-{digest}"
 
 
 def plot_file(column: str) -> str:
