@@ -246,34 +246,44 @@ def log_rows(
 ) -> pd.DataFrame:
     """Return the rows of ``requests`` in the log's format, one per scored row.
 
-    Text columns are written as strings even when a request holds only
-    missing values, so every file of the log has the same column types.
+    The columns are built for all requests at once, not request by request,
+    so that the writer holds the interpreter lock, which the request handlers
+    need too, as briefly as it can. Text columns are written as strings even
+    when they hold only missing values, so every file of the log has the same
+    column types.
     """
-    frames = [_request_rows(request, model) for request in requests]
-    rows = pd.concat(frames, ignore_index=True)
-    rows = rows.drop(columns=[c for c in unwritten_columns if c in rows.columns])
+    inputs = pd.concat([request.features for request in requests], ignore_index=True)
+    inputs = inputs.drop(columns=[c for c in unwritten_columns if c in inputs])
+    sizes = [len(request.features) for request in requests]
+    predictions = np.concatenate([request.predictions for request in requests])
+    records = {
+        log_format.PREDICTION: (
+            pd.array(predictions.astype(str), dtype="string")
+            if model.is_classifier
+            else predictions.astype("float64")
+        ),
+        log_format.MODEL_VERSION: _repeated(model.model_version, len(inputs)),
+        log_format.MODEL_URI: _repeated(model.uri, len(inputs)),
+        log_format.REQUEST_ID: pd.array(
+            np.repeat([request.request_id for request in requests], sizes),
+            dtype="string",
+        ),
+        log_format.ROW: np.concatenate([np.arange(size) for size in sizes]),
+        log_format.LATENCY_MS: np.repeat(
+            [request.latency_ms for request in requests], sizes
+        ).astype("float64"),
+        log_format.SCORED_AT: pd.DatetimeIndex(
+            np.repeat([request.scored_at for request in requests], sizes)
+        ),
+    }
+    rows = inputs.assign(**records)
     text = [name for name, dtype in rows.dtypes.items() if is_object_dtype(dtype)]
     return rows.astype(dict.fromkeys(text, "string"))
 
 
-def _request_rows(request: ScoredRequest, model: ServedModel) -> pd.DataFrame:
-    size = len(request.features)
-    predictions = (
-        pd.array(request.predictions.astype(str), dtype="string")
-        if model.is_classifier
-        else request.predictions.astype("float64")
-    )
-    records = {
-        log_format.PREDICTION: predictions,
-        log_format.MODEL_VERSION: pd.array([model.model_version] * size, "string"),
-        log_format.MODEL_URI: pd.array([model.uri] * size, dtype="string"),
-        log_format.REQUEST_ID: pd.array([request.request_id] * size, "string"),
-        log_format.ROW: np.arange(size, dtype="int64"),
-        log_format.LATENCY_MS: np.full(size, request.latency_ms, dtype="float64"),
-        log_format.SCORED_AT: pd.DatetimeIndex([request.scored_at] * size),
-    }
-    inputs = request.features.reset_index(drop=True)
-    return inputs.assign(**records)
+def _repeated(value: str | None, size: int) -> pd.api.extensions.ExtensionArray:
+    """Return ``value`` ``size`` times as a string array (missing for ``None``)."""
+    return pd.array([value] * size, dtype="string")
 
 
 def open_prediction_log(settings: Settings, model: ServedModel) -> PredictionLog | None:
