@@ -55,8 +55,9 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(collections\.abc|datetime|logging|pathlib|subprocess|typing)\.\w+"),
     (
         r"py:.*",
-        r"(click|matplotlib|mlflow|np|numpy|pandas|pd|pyarrow|pydantic|pydantic_core"
-        r"|pydantic_settings|sklearn|starlette)\..+",
+        r"(click|matplotlib|mlflow|np|numpy|pandas|pandera|pd|prometheus_client"
+        r"|pyarrow|pydantic|pydantic_core|pydantic_settings|scipy|sklearn|starlette)"
+        r"\..+",
     ),
     # Autodoc cannot evaluate a signature naming a class imported for type
     # checking only (matplotlib's Figure, kept out of model loading), so it

@@ -53,7 +53,7 @@ NULL_RATE_QUANTUM: Final = Decimal("0.0001")
 """Training null rates are rounded up to this, so rounding never makes them stricter."""
 
 Kind = Literal["numeric", "categorical"]
-"""What a column holds: numbers, or categories read as text."""
+"""What a column holds, numbers or categories read as text."""
 
 _STRICT: Final = ConfigDict(extra="forbid")
 _CASE_COLUMNS: Final = ["column", "rule", "index", "failure_case"]

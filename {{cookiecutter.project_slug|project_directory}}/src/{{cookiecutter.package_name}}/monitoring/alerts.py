@@ -14,7 +14,7 @@ from ..data.contract import TableCheck
 from .drift import FeatureDrift, NullRateChange
 
 MOST_BREAKS_SHOWN = 3
-"""Broken rules named in the contract's alert line: those of the most rows."""
+"""Broken rules named in the contract's alert line, those of the most rows first."""
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ class KSTest:
 
     @property
     def effect(self) -> float:
-        """The size of the shift: the KS distance itself."""
+        """The size of the shift, the KS distance itself."""
         return self.statistic
 
     def shifted(self, thresholds: ThresholdsConfig) -> bool:
@@ -77,7 +77,7 @@ class ChiSquaredTest:
 
     @property
     def effect(self) -> float:
-        """The size of the shift: Cramér's V."""
+        """The size of the shift, Cramér's V."""
         return self.cramers_v
 
     def shifted(self, thresholds: ThresholdsConfig) -> bool:
@@ -121,7 +121,7 @@ class NullRateChange:
 
     @property
     def increase(self) -> float:
-        """How much the share of missing values rose (negative: fell)."""
+        """How much the share of missing values rose (negative when it fell)."""
         return self.current_rate - self.reference_rate
 
     def alarming(self, thresholds: ThresholdsConfig) -> bool:

@@ -15,7 +15,7 @@ import pandas as pd
 from ..data import ColumnDtypes, check_columns, iter_chunks
 
 PREDICTION = "prediction"
-"""The model's answer for the row: a class label, or a number."""
+"""The model's answer for the row, a class label or a number."""
 MODEL_VERSION = "model_version"
 """The registry version that scored the row; missing for a model given by path."""
 MODEL_URI = "model_uri"
@@ -23,7 +23,7 @@ MODEL_URI = "model_uri"
 REQUEST_ID = "request_id"
 """The request's ``X-Request-ID`` header, or an ID the service made up and sent back."""
 ROW = "row"
-"""Position of the row in its request, from 0: with ``request_id``, the row's key."""
+"""Position of the row in its request, from 0; with ``request_id``, the row's key."""
 LATENCY_MS = "latency_ms"
 """Milliseconds the model took to score the whole request."""
 SCORED_AT = "scored_at"

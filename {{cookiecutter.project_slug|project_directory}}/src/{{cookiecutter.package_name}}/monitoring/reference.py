@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 from .log_format import PREDICTION
 
 REFERENCE_ROWS = 5000
-"""Most training rows kept: enough for stable quantiles, small enough to store."""
+"""Most training rows kept, enough for stable quantiles and small enough to store."""
 
 
 def build_reference(

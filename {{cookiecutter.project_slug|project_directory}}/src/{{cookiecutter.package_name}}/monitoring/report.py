@@ -30,13 +30,13 @@ if TYPE_CHECKING:
 
 REPORT_FILE = "report.md"
 PLOTTED_CATEGORIES = 20
-"""Most categories drawn in a plot: the reference's commonest."""
+"""Most categories drawn in a plot, the reference's commonest."""
 HISTOGRAM_BINS = 30
 
 _UNSAFE = re.compile(r"[^\w.-]")
 _HASH_LENGTH = 8
 MAX_NAME_LENGTH = 100
-"""Longest column part of a file or metric name: file systems and MLflow limit both."""
+"""Longest column part of a file or metric name; file systems and MLflow limit both."""
 
 
 def safe_name(text: str) -> str:

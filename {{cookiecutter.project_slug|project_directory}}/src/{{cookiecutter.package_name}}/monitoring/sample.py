@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 SAMPLE_ROWS = 100_000
-"""Default capacity: tests on this many rows resolve any shift that matters."""
+"""Default capacity; tests on this many rows resolve any shift that matters."""
 
 
 class Reservoir:
