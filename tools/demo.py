@@ -2,8 +2,9 @@
 
 ``python3 tools/demo.py [OUTPUT_DIR]`` renders the template into OUTPUT_DIR
 (default: ``build/demo``, replaced if it exists), creates the project's
-environment with uv, then trains, evaluates and predicts with the project's
-own command-line interface on its bundled demo data.
+environment with uv, then trains, evaluates, predicts, validates and
+monitors with the project's own command-line interface on its bundled demo
+data.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def main(arguments: list[str]) -> int:
     step("Evaluate the champion", [*cli, "evaluate"], project)
     predict = [*cli, "predict", "data/penguins.csv", "--output", "predictions.csv"]
     step("Predict", predict, project)
+    validate = [*cli, "validate", "data/penguins.csv"]
+    step("Check the data against the champion's contract", validate, project)
+    monitor = [*cli, "monitor", "--current", "data/penguins.csv"]
+    step("Compare the data with the champion's training rows", monitor, project)
     print(f"\nDone: project in {project}, predictions in {project}/predictions.csv")
     return 0
 
