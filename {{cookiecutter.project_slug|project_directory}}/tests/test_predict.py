@@ -240,9 +240,15 @@ def out_of_range(settings: Settings, contract: Contract, rows: int) -> pd.DataFr
     column = settings.data.numeric_features[0]
     upper = contract.column(column).upper
     assert upper is not None
-    frame = pd.read_csv(DEMO_DATA)
+    frame = labelled_demo_rows(settings)
     frame.loc[: rows - 1, column] = upper * 10
     return frame
+
+
+def labelled_demo_rows(settings: Settings) -> pd.DataFrame:
+    """The demo rows training can learn from: those with a target."""
+    demo = pd.read_csv(DEMO_DATA)
+    return demo.dropna(subset=[settings.data.target]).reset_index(drop=True)
 
 
 def test_rows_breaking_the_contract_are_scored_counted_and_logged(
@@ -282,12 +288,14 @@ def test_a_rejecting_policy_writes_nothing(
     assert leftovers(tmp_path) == ["wide.csv"]
 
 
-def test_demo_data_holds_the_champions_contract(
-    tmp_path: Path, model: PyFuncModel, contract: Contract
+def test_labelled_demo_rows_hold_the_champions_contract(
+    tmp_path: Path, model: PyFuncModel, settings: Settings, contract: Contract
 ) -> None:
+    source = tmp_path / "labelled.csv"
+    labelled_demo_rows(settings).to_csv(source, index=False)
     policy = ContractPolicy(contract, reject=True)
 
-    predicted = predict_file(model, DEMO_DATA, tmp_path / "o.csv", policy=policy)
+    predicted = predict_file(model, source, tmp_path / "o.csv", policy=policy)
 
     assert predicted.contract_check is not None
     assert predicted.contract_check.holds
