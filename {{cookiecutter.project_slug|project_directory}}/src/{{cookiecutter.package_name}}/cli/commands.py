@@ -16,7 +16,7 @@ import click
 from ..errors import TrackingError
 from ..files import check_output_path
 from .group import ProjectGroup
-from .options import config_option, model_option
+from .options import chunk_size_option, config_option, format_option, model_option
 
 if TYPE_CHECKING:
     from ..tracking.registry import VersionSummary
@@ -196,13 +196,7 @@ def evaluate(config_path: Path, model_uri: str | None, data_path: Path | None) -
 )
 @config_option
 @model_option
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=1),
-    default=100_000,
-    show_default=True,
-    help="Rows read and predicted at a time; bounds memory use.",
-)
+@chunk_size_option
 @click.option(
     "--keep",
     "keep_columns",
@@ -263,21 +257,8 @@ def predict(
 @click.argument("input_path", metavar="FILE", type=click.Path(path_type=Path))
 @config_option
 @model_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: one line per broken rule; json: one object.",
-)
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=1),
-    default=100_000,
-    show_default=True,
-    help="Rows read and checked at a time; bounds memory use.",
-)
+@format_option
+@chunk_size_option
 def validate(
     input_path: Path,
     config_path: Path,
@@ -406,21 +387,8 @@ def model_card(config_path: Path, output_path: Path) -> None:
 )
 @config_option
 @model_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: one line per alert; json: one object with every finding.",
-)
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(min=1),
-    default=100_000,
-    show_default=True,
-    help="Rows read at a time; bounds memory use.",
-)
+@format_option
+@chunk_size_option
 def monitor(
     current_path: Path | None,
     labels_path: Path | None,

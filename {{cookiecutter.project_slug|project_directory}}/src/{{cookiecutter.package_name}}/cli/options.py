@@ -44,3 +44,22 @@ model_option = click.option(
     help="Model URI or path [default: the registered model's champion].",
 )
 """``--model URI``: the model to use instead of the champion."""
+
+chunk_size_option = click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Rows read and processed at a time; bounds memory use.",
+)
+"""``--chunk-size N``: how many rows of a file a command holds at once."""
+
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per finding; json: one object with every finding.",
+)
+"""``--format text|json``: how a command that checks data reports its findings."""

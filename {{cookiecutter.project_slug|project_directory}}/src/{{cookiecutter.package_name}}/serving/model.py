@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +21,10 @@ from ..tracking.artifacts import (
     model_contract,
     model_reference,
 )
-from ..tracking.registry import champion_uri
+from ..tracking.registry import champion_uri, registered_version
 from .inputs import Column, signature_columns
 
 logger = logging.getLogger(__name__)
-
-REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(@(?P<alias>.+)|/(?P<version>\d+))")
 
 
 @dataclass(frozen=True)
@@ -100,16 +97,8 @@ def registry_version(uri: str) -> str | None:
     ModelError
         If the registry cannot resolve the alias.
     """
-    match = REGISTRY_URI.fullmatch(uri)
-    if match is None:
-        return None
-    if match["version"]:
-        return match["version"]
-    try:
-        found = MlflowClient().get_model_version_by_alias(match["name"], match["alias"])
-    except MlflowException as error:
-        raise ModelError(f"cannot resolve {uri!r}: {first_line(error)}") from error
-    return str(found.version)
+    found = registered_version(MlflowClient(), uri)
+    return None if found is None else found[1]
 
 
 def load_served_model(settings: Settings, model_uri: str | None) -> ServedModel:

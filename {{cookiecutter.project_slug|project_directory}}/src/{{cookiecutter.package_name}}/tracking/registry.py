@@ -21,6 +21,7 @@ always knows where to go, and repeated rollbacks walk back along the chain.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,7 +33,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import DataType
 
 from ..config import TrackingConfig
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from .connection import connect, reported_failures, tracking_uri
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ _NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 # The configured target among a run's parameters, as provenance.flatten names it.
 TARGET_PARAM = "data.target"
 NEW_LINEAGE_TAG = "promotion.new_lineage"
+REGISTRY_URI = re.compile(r"models:/(?P<name>[^/@]+)(@(?P<alias>.+)|/(?P<version>\d+))")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,29 @@ class Lineage:
 
     inputs: dict[str, str]
     target: str | None
+
+
+def registered_version(client: MlflowClient, uri: str) -> tuple[str, str] | None:
+    """Return the registered model and version that ``uri`` names, if it names one.
+
+    ``models:/name/3`` names version 3, ``models:/name@alias`` the version
+    holding the alias now; a run, a path or a logged model's ID names none.
+
+    Raises
+    ------
+    ModelError
+        If the registry cannot resolve the alias.
+    """
+    match = REGISTRY_URI.fullmatch(uri)
+    if match is None:
+        return None
+    if match["version"]:
+        return match["name"], match["version"]
+    try:
+        found = client.get_model_version_by_alias(match["name"], match["alias"])
+    except MlflowException as error:
+        raise ModelError(f"cannot resolve {uri!r}: {first_line(error)}") from error
+    return match["name"], str(found.version)
 
 
 def champion_uri(config: TrackingConfig) -> str:
@@ -345,7 +370,8 @@ def rollback(config: TrackingConfig) -> tuple[str, str]:
     return current, previous
 
 
-def _test_metrics(client: MlflowClient, run_id: str | None) -> dict[str, float]:
+def held_out_metrics(client: MlflowClient, run_id: str | None) -> dict[str, float]:
+    """Return the held-out test metrics that run ``run_id`` logged, without prefix."""
     if run_id is None:
         return {}
     metrics = client.get_run(run_id).data.metrics
@@ -389,7 +415,7 @@ def list_versions(config: TrackingConfig, limit: int) -> list[VersionSummary]:
                         if str(version) == str(model_version.version)
                     )
                 ),
-                metrics=_test_metrics(client, model_version.run_id),
+                metrics=held_out_metrics(client, model_version.run_id),
             )
             for model_version in found
         ]

@@ -23,7 +23,6 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 
@@ -61,7 +60,12 @@ from ..tracking.artifacts import (
     read_dtypes,
 )
 from ..tracking.connection import connect, reported_failures, started_run
-from ..tracking.registry import METRIC_PREFIX, require_champion, version_uri
+from ..tracking.registry import (
+    held_out_metrics,
+    registered_version,
+    require_champion,
+    version_uri,
+)
 from .predict import predict_frame
 
 logger = logging.getLogger(__name__)
@@ -235,7 +239,7 @@ def find_model(
     if name is not None and version is not None:
         found = client.get_model_version(name, version)
         created = int(found.creation_timestamp)
-        metrics = _test_metrics(client, found.run_id)
+        metrics = held_out_metrics(client, found.run_id)
     reference = model_reference(uri)
     if reference is None:
         raise ModelError(
@@ -259,36 +263,14 @@ def _registry_version(
 ) -> tuple[str | None, str | None]:
     """Return the registered model name and version ``model_uri`` names, if any.
 
-    ``models:/name@alias`` and ``models:/name/version`` name one; runs and
-    paths do not.
+    No URI means the champion; runs and paths name no registry version.
     """
     if model_uri is None:
         return config.registered_model, require_champion(
             client, config, ": train one first"
         )
-    if not model_uri.startswith("models:/"):
-        return None, None
-    reference = model_uri.removeprefix("models:/")
-    name, at, alias = reference.rpartition("@")
-    try:
-        if at:
-            return name, str(client.get_model_version_by_alias(name, alias).version)
-        name, _, version = reference.rpartition("/")
-        return (name, version) if version.isdigit() else (None, None)
-    except MlflowException as error:
-        raise ModelError(f"no model version at {model_uri!r}") from error
-
-
-def _test_metrics(client: MlflowClient, run_id: str | None) -> dict[str, float]:
-    """Return the held-out test metrics that run ``run_id`` logged, without prefix."""
-    if run_id is None:
-        return {}
-    metrics = client.get_run(run_id).data.metrics
-    return {
-        name.removeprefix(METRIC_PREFIX): value
-        for name, value in metrics.items()
-        if name.startswith(METRIC_PREFIX)
-    }
+    found = registered_version(client, model_uri)
+    return (None, None) if found is None else found
 
 
 def feature_kinds(reference: pd.DataFrame) -> dict[str, Kind]:
