@@ -44,6 +44,8 @@ CONSOLE_SCRIPT = Path(sys.executable).with_name(SCRIPT_NAME)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = PROJECT_ROOT / "config.yaml"
 DEMO_DATA = PROJECT_ROOT / "data" / "penguins.csv"
+FINDINGS_EXIT_STATUS = 3
+"""The documented exit status of validate and monitor when they find something."""
 OWN_TARGETS = {"classification": "Species Label", "regression": "Body Mass (g)"}
 """The target column of the made-up table for each task; the other is extra."""
 

@@ -33,9 +33,14 @@ from {{ cookiecutter.package_name }}.workflows.monitor import (
 )
 from {{ cookiecutter.package_name }}.workflows.train import TrainingResult
 
-from .conftest import CONFIG_PATH, DEMO_DATA, assert_one_line_error, invoke
+from .conftest import (
+    CONFIG_PATH,
+    DEMO_DATA,
+    FINDINGS_EXIT_STATUS,
+    assert_one_line_error,
+    invoke,
+)
 
-FINDINGS_EXIT_STATUS = 3
 ROWS_PER_REQUEST = 4
 
 

@@ -15,19 +15,19 @@ from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.data.contract import Contract
 from {{ cookiecutter.package_name }}.tracking.artifacts import model_contract
 
-from .conftest import CONFIG_PATH, DEMO_DATA, assert_one_line_error, invoke
-
-FINDINGS_EXIT_STATUS = 3
+from .conftest import (
+    DEMO_DATA,
+    FINDINGS_EXIT_STATUS,
+    assert_one_line_error,
+    cli_env,
+    invoke,
+)
 
 
 @pytest.fixture
 def env(tracking_uri: str, champion_uri: str, tmp_path: Path) -> dict[str, str]:
     """Environment that points the CLI at the session's tracking store."""
-    return {
-        f"{ENV_PREFIX}TRACKING__URI": tracking_uri,
-        f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tmp_path / "saved-runs"),
-        f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
-    }
+    return cli_env(tracking_uri, tmp_path / "saved-runs")
 
 
 @pytest.fixture

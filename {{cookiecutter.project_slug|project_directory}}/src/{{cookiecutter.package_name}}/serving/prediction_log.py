@@ -15,7 +15,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,8 @@ QUEUE_REQUESTS = 1000
 """Requests waiting for the writer; beyond this, new requests are not recorded."""
 WARNING_INTERVAL_SECONDS = 60.0
 """Shortest time between two warnings about a failing write."""
+DRAIN_SECONDS = 0.2
+"""How often the writer takes the requests queued since it last looked."""
 STOP_TIMEOUT_SECONDS = 30.0
 """Longest wait for the writer to write what is buffered when the service stops."""
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%f"
@@ -64,10 +66,6 @@ class ScoredRequest:
     request_id: str
     latency_ms: float
     scored_at: datetime
-
-
-_STOP = object()
-"""Put on the queue to make the writer flush and end."""
 
 
 class PredictionLog:
@@ -99,7 +97,8 @@ class PredictionLog:
         self._model = model
         self._unwritten = list(unwritten_columns)
         self._sampler = random.Random(seed)  # noqa: S311 (sampling, not security)
-        self._queue: queue.Queue[object] = queue.Queue(queue_requests)
+        # None asks the writer to flush and end.
+        self._queue: queue.Queue[ScoredRequest | None] = queue.Queue(queue_requests)
         self._thread: threading.Thread | None = None
         self._dropped = 0
         self._dropped_lock = threading.Lock()
@@ -123,7 +122,7 @@ class PredictionLog:
         if self._thread is None:
             return
         try:
-            self._queue.put(_STOP, timeout=STOP_TIMEOUT_SECONDS)
+            self._queue.put(None, timeout=STOP_TIMEOUT_SECONDS)
         except queue.Full:
             logger.warning("The prediction log writer does not answer; stopping it")
         self._thread.join(STOP_TIMEOUT_SECONDS)
@@ -146,35 +145,40 @@ class PredictionLog:
             self._dropped += rows
 
     def _write_until_stopped(self) -> None:
-        """Buffer requests; flush at ``rows_per_file`` rows, ``flush_seconds``, stop."""
+        """Buffer requests; flush at ``rows_per_file`` rows, ``flush_seconds``, stop.
+
+        The queue is drained every :data:`DRAIN_SECONDS` rather than as each
+        request arrives: a thread woken for every request would take the
+        interpreter lock from the request handlers as often.
+        """
         buffered: list[ScoredRequest] = []
         rows = 0
         deadline = float("inf")
-        while True:
-            item = self._next_item(deadline if buffered else None)
-            if isinstance(item, ScoredRequest):
+        stopping = False
+        while not stopping:
+            time.sleep(DRAIN_SECONDS)
+            for item in self._drained():
+                if item is None:
+                    stopping = True
+                    break
                 if not buffered:
                     deadline = time.monotonic() + self.config.flush_seconds
                 buffered.append(item)
                 rows += len(item.features)
-            due = (
-                item is _STOP
-                or rows >= self.config.rows_per_file
-                or time.monotonic() >= deadline
-            )
-            if buffered and due:
+                if rows >= self.config.rows_per_file:
+                    self._flush(buffered, rows)
+                    buffered, rows = [], 0
+            if buffered and (stopping or time.monotonic() >= deadline):
                 self._flush(buffered, rows)
                 buffered, rows = [], 0
-            if item is _STOP:
-                return
 
-    def _next_item(self, deadline: float | None) -> object:
-        """Return the next queued item; None once ``deadline`` (monotonic) passes."""
-        timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
+    def _drained(self) -> Iterator[ScoredRequest | None]:
+        """Yield every item queued so far, without waiting for more."""
+        while True:
+            try:
+                yield self._queue.get_nowait()
+            except queue.Empty:
+                return
 
     def _flush(self, requests: list[ScoredRequest], rows: int) -> None:
         """Write ``requests`` as one file and trim the directory; never raise."""
