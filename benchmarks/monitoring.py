@@ -46,7 +46,7 @@ from _common import (
     table,
     venv_bin,
 )
-from run import DEMO_DATA, SEED, resample_csv
+from run import DEMO_DATA, make_inputs
 from serving import free_port, prepare_project, stop, wait_until_ready
 
 TIME = "/usr/bin/time"
@@ -201,18 +201,6 @@ def measure_commands(
         ):
             figures.append(measure_command(bench, name, arguments, rows, repeats))
     return figures
-
-
-def make_inputs(bench: Bench, sizes: Sequence[int]) -> dict[int, Path]:
-    """Write one table per size, resampled from the demo data; return them."""
-    folder = bench.workdir / "inputs"
-    folder.mkdir(exist_ok=True)
-    inputs = {}
-    for rows in sizes:
-        progress(f"write {rows:,} resampled rows")
-        inputs[rows] = folder / f"penguins_{rows}.csv"
-        resample_csv(bench.project / DEMO_DATA, inputs[rows], rows, SEED)
-    return inputs
 
 
 # --------------------------------------------------------------------------
@@ -504,7 +492,9 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[str]:
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
     bench = Bench(project, env, workdir, logs)
-    inputs = make_inputs(bench, [args.rows // 10, args.rows])
+    sizes = [args.rows // 10, args.rows]
+    progress(f"write {', '.join(f'{rows:,}' for rows in sizes)} resampled rows")
+    inputs = make_inputs(bench.workdir, bench.project, sizes)
     figures = measure_commands(bench, inputs, args.repeats)
     loads, rows_logged = measure_serving(
         bench, args.requests, args.rounds, args.workers

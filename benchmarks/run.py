@@ -217,14 +217,17 @@ def resample_csv(source: Path, target: Path, rows: int, seed: int) -> None:
             output.write("\n".join(block) + "\n")
 
 
-def make_inputs(ctx: Context, sizes: Sequence[int]) -> dict[int, Path]:
-    """Write one resampled input CSV per size; return them by row count."""
-    folder = ctx.workdir / "inputs"
+def make_inputs(workdir: Path, project: Path, sizes: Sequence[int]) -> dict[int, Path]:
+    """Write one CSV per size under ``workdir``, resampled from ``project``'s demo data.
+
+    Returns the files by row count.
+    """
+    folder = workdir / "inputs"
     folder.mkdir(exist_ok=True)
     inputs = {}
     for rows in sizes:
         inputs[rows] = folder / f"penguins_{rows}.csv"
-        resample_csv(ctx.project / DEMO_DATA, inputs[rows], rows, SEED)
+        resample_csv(project / DEMO_DATA, inputs[rows], rows, SEED)
     return inputs
 
 
@@ -630,7 +633,7 @@ def benchmark(ctx: Context, options: argparse.Namespace) -> Report:
     steps.append(sync_environment(ctx))
     synced_pyc = count_pyc(ctx)
     steps += run_checks(ctx)
-    inputs = make_inputs(ctx, (options.small, options.rows))
+    inputs = make_inputs(ctx.workdir, ctx.project, (options.small, options.rows))
     report = Report(
         header_lines(ctx, options),
         steps,
