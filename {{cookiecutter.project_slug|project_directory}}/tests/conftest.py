@@ -78,12 +78,16 @@ def assert_one_line_error(result: Result, message: str) -> None:
 def config_with_data(directory: Path, data_section: str) -> Path:
     """Write the shipped configuration with its ``data:`` section replaced.
 
-    This is what a user bringing a table of their own does: edit ``data:``
-    alone.
+    This is what a user bringing a table of their own does: edit ``data:``,
+    and audit no demo column for fairness.
     """
     shipped = CONFIG_PATH.read_text(encoding="utf-8")
     text, replaced = re.subn(
         r"^data:\n(?:  .*\n)+", data_section, shipped, flags=re.MULTILINE
+    )
+    assert replaced == 1
+    text, replaced = re.subn(
+        r"^  sensitive_features: .*$", "  sensitive_features: []", text, flags=re.M
     )
     assert replaced == 1
     path = directory / "config.yaml"

@@ -155,13 +155,145 @@ class TrackingConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    """How a trained model is examined beyond its overall test metrics."""
+    """How a trained model is examined beyond its overall test metrics.
+
+    The slice gate and the feature check decide, with the fairness audit,
+    whether a candidate may take the champion alias.
+    """
 
     slice_columns: list[str] | None = Field(
         default=None,
         description="Categorical features whose every value gets its own metrics;"
         " unset: every categorical feature with few enough values.",
     )
+    min_slice_rows: int = Field(
+        default=10,
+        ge=1,
+        description="Fewest test rows of a slice for the slice gate to judge it;"
+        " smaller slices are reported, not judged, as their scores are noise.",
+    )
+    min_slice_score: float | None = Field(
+        default=None,
+        description="Worst primary metric accepted on any slice: a floor for a"
+        " score such as F1, a ceiling for an error such as RMSE; unset: none.",
+    )
+    max_slice_drop: float | None = Field(
+        default=None,
+        ge=0,
+        description="Largest worsening of a slice's primary metric against the"
+        " champion's on the same rows, in the metric's units; unset: not checked.",
+    )
+    importance_repeats: int = Field(
+        default=10,
+        ge=2,
+        description="Times each feature is shuffled to measure its importance.",
+    )
+    unimportant_features: Literal["warn", "fail"] = Field(
+        default="warn",
+        description="What train does about a feature whose importance on the"
+        " held-out rows is indistinguishable from zero: warn, or fail the gate.",
+    )
+
+
+class FairnessConfig(_Section):
+    """Which groups of people (or things) the model must treat alike, and how alike.
+
+    Each column of ``sensitive_features`` splits the held-out rows into
+    groups, scored apart; it need not be a feature (an attribute kept only
+    for audits is read from the data file too). A limit left unset is
+    reported, not enforced.
+    """
+
+    sensitive_features: list[str] = Field(
+        default_factory=list,
+        description="Columns of the data file whose groups are audited.",
+    )
+    min_group_rows: int = Field(
+        default=10,
+        ge=1,
+        description="Fewest test rows of a group for it to count in the gaps.",
+    )
+    max_gap: float | None = Field(
+        default=None,
+        ge=0,
+        description="Largest difference of the primary metric between two groups"
+        " of a column, in the metric's units.",
+    )
+    max_demographic_parity_difference: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Classifiers only: largest difference between groups in the"
+        " share of rows predicted as a class.",
+    )
+    max_equalized_odds_difference: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Classifiers only: largest difference between groups in the"
+        " true or false positive rate of a class.",
+    )
+
+
+class SearchRange(_Section):
+    """The values ``tune`` tries for one hyperparameter: ``low`` to ``high``."""
+
+    low: float
+    high: float
+    log: bool = Field(
+        default=False, description="Search on a log scale (both bounds above 0)."
+    )
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> SearchRange:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale range needs a low above 0")
+        return self
+
+
+class TuningConfig(_Section):
+    """The hyperparameter search of ``tune``, on the training rows only."""
+
+    trials: int = Field(default=30, ge=1, description="Settings tried.")
+    timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Stop starting new trials after this long; unset: no limit.",
+    )
+    folds: int = Field(
+        default=5, ge=2, description="Cross-validation folds of the training rows."
+    )
+    search_space: dict[str, SearchRange] = Field(
+        default_factory=dict,
+        description="The model hyperparameters searched, by name.",
+    )
+
+    @field_validator("search_space")
+    @classmethod
+    def _check_search_space(
+        cls, search_space: dict[str, SearchRange]
+    ) -> dict[str, SearchRange]:
+        for name, bounds in search_space.items():
+            field = ModelConfig.model_fields.get(name)
+            if field is None:
+                known = ", ".join(ModelConfig.model_fields)
+                raise ValueError(f"{name!r} is not a model hyperparameter ({known})")
+            for bound in (bounds.low, bounds.high):
+                _check_model_value(name, bound, integer=field.annotation is int)
+        return search_space
+
+
+def _check_model_value(name: str, value: float, *, integer: bool) -> None:
+    """Raise ``ValueError`` unless ``value`` is a valid ``model.<name>``."""
+    if integer and not float(value).is_integer():
+        raise ValueError(f"{name} takes whole numbers, not {value}")
+    try:
+        ModelConfig.model_validate({name: int(value) if integer else value})
+    except ValidationError as error:
+        message = error.errors()[0]["msg"]
+        raise ValueError(f"{name} cannot be {value}: {message}") from error
 
 
 class ContractConfig(_Section):
@@ -263,10 +395,26 @@ class ThresholdsConfig(_Section):
     )
 
 
+class ShadowLogConfig(PredictionLogConfig):
+    """Where the service records a challenger's answers next to the champion's."""
+
+    directory: Path = Field(
+        default=Path("shadow-log"),
+        description="Directory of the Parquet files, relative to the config.",
+    )
+    agreement_tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        description="Numeric predictions agree when they differ by at most this"
+        " share of the champion's; classes agree when they are equal.",
+    )
+
+
 class MonitoringConfig(_Section):
     """The prediction log of the service, and what ``monitor`` alerts on."""
 
     prediction_log: PredictionLogConfig = PredictionLogConfig()
+    shadow_log: ShadowLogConfig = ShadowLogConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     reports: Path = Field(
         default=Path("monitoring-reports"),
@@ -313,9 +461,17 @@ class Settings(BaseSettings):
     model: ModelConfig = ModelConfig()
     tracking: TrackingConfig
     evaluation: EvaluationConfig = EvaluationConfig()
+    fairness: FairnessConfig = FairnessConfig()
+    tuning: TuningConfig = TuningConfig()
     contract: ContractConfig = ContractConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     card: CardConfig = CardConfig()
+
+    @property
+    def audit_columns(self) -> list[str]:
+        """The sensitive features that are not features, read only for audits."""
+        features = self.data.features
+        return [c for c in self.fairness.sensitive_features if c not in features]
 
     @field_validator("evaluation")
     @classmethod
@@ -334,6 +490,24 @@ class Settings(BaseSettings):
             names = ", ".join(unknown)
             raise ValueError(f"slice_columns must be categorical features: {names}")
         return evaluation
+
+    @field_validator("fairness")
+    @classmethod
+    def _check_sensitive_features(
+        cls, fairness: FairnessConfig, info: ValidationInfo
+    ) -> FairnessConfig:
+        data = info.data.get("data")
+        if data is None:
+            return fairness
+        for column in fairness.sensitive_features:
+            if column == data.target:
+                raise ValueError(f"sensitive feature {column!r} is the target")
+            if column in data.unwritten_columns:
+                raise ValueError(
+                    f"sensitive feature {column!r} is a personal column: its values"
+                    " would be written into metric names"
+                )
+        return fairness
 
     @classmethod
     def settings_customise_sources(
@@ -455,9 +629,9 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH) -> Settings:
     """Load and validate the configuration at ``path`` with environment overrides.
 
     Relative paths (``data.path``, ``tracking.saved_runs``,
-    ``monitoring.prediction_log.directory``, ``monitoring.reports``,
-    ``card.written_for``) are resolved against the directory of the file, so
-    commands work from any working directory.
+    ``monitoring.prediction_log.directory``, ``monitoring.shadow_log.directory``,
+    ``monitoring.reports``, ``card.written_for``) are resolved against the
+    directory of the file, so commands work from any working directory.
 
     Raises
     ------
@@ -486,6 +660,12 @@ def _monitoring_paths(monitoring: MonitoringConfig, base: Path) -> MonitoringCon
     """Return ``monitoring`` with its directories resolved against ``base``."""
     log = monitoring.prediction_log
     log = log.model_copy(update={"directory": base / log.directory})
+    shadow = monitoring.shadow_log
+    shadow = shadow.model_copy(update={"directory": base / shadow.directory})
     return monitoring.model_copy(
-        update={"prediction_log": log, "reports": base / monitoring.reports}
+        update={
+            "prediction_log": log,
+            "shadow_log": shadow,
+            "reports": base / monitoring.reports,
+        }
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -25,10 +26,16 @@ MIN_ROWS_PER_CLASS: Final = 2
 
 
 class Dataset(NamedTuple):
-    """Features and target of a labelled table."""
+    """Features and target of a labelled table, and the columns kept for audits.
+
+    ``audit`` holds the columns read only to audit the model's fairness (see
+    the ``fairness`` section of the configuration), on the index of
+    ``features``; ``None`` when there are none.
+    """
 
     features: pd.DataFrame
     target: pd.Series
+    audit: pd.DataFrame | None = None
 
 
 class Split(NamedTuple):
@@ -38,11 +45,14 @@ class Split(NamedTuple):
     test: Dataset
 
 
-def load_dataset(config: DataConfig, path: Path | None = None) -> Dataset:
+def load_dataset(
+    config: DataConfig, path: Path | None = None, audit_columns: Sequence[str] = ()
+) -> Dataset:
     """Load the labelled table of ``config`` (or ``path``) as features and target.
 
     Rows without a target value cannot be learnt from and are dropped, with a
-    warning saying how many.
+    warning saying how many. ``audit_columns``, read as text, fill the
+    dataset's ``audit`` table.
 
     Raises
     ------
@@ -51,8 +61,10 @@ def load_dataset(config: DataConfig, path: Path | None = None) -> Dataset:
         text, or no row has a target value.
     """
     source = path or config.path
-    df = read_table(source, dict.fromkeys(config.categorical_features, "object"))
+    text_columns = [*config.categorical_features, *audit_columns]
+    df = read_table(source, dict.fromkeys(text_columns, "object"))
     check_columns(df, [config.target], source)
+    check_audit_columns(df, audit_columns, source)
     labelled = df[df[config.target].notna()]
     dropped = len(df) - len(labelled)
     if dropped:
@@ -67,7 +79,25 @@ def load_dataset(config: DataConfig, path: Path | None = None) -> Dataset:
             f"{source}: no row has a value in target column {config.target!r}"
         )
     features = select_features(labelled, config, source).reset_index(drop=True)
-    return Dataset(features, labelled[config.target].reset_index(drop=True))
+    audit = labelled[list(audit_columns)].reset_index(drop=True)
+    return Dataset(
+        features,
+        labelled[config.target].reset_index(drop=True),
+        audit if audit_columns else None,
+    )
+
+
+def check_audit_columns(
+    df: pd.DataFrame, audit_columns: Sequence[str], source: object
+) -> None:
+    """Raise ``DataError`` unless ``df`` has every column audited for fairness."""
+    missing = [column for column in audit_columns if column not in df.columns]
+    if missing:
+        names = ", ".join(repr(column) for column in missing)
+        raise DataError(
+            f"{source}: no column {names} to audit: name columns of this table in"
+            " fairness.sensitive_features, or leave it empty"
+        )
 
 
 def split_sizes(n_rows: int, test_size: float) -> tuple[int, int]:
@@ -148,4 +178,8 @@ def split_dataset(
         random_state=seed,
         stratify=stratify,
     )
-    return Split(Dataset(x_train, y_train), Dataset(x_test, y_test))
+    audit = dataset.audit
+    return Split(
+        Dataset(x_train, y_train, None if audit is None else audit.loc[x_train.index]),
+        Dataset(x_test, y_test, None if audit is None else audit.loc[x_test.index]),
+    )

@@ -10,6 +10,9 @@ from ..model import TASK
 def holdout_split(settings: Settings) -> Split:
     """Load the configured data, check it can train the task, split it reproducibly.
 
+    The columns audited for fairness that are not features come along in
+    each part's ``audit`` table.
+
     The same configuration always gives the same split (stratified on the
     target where the task allows it), so ``evaluate`` scores a model on the
     very rows that ``train`` held out.
@@ -22,7 +25,7 @@ def holdout_split(settings: Settings) -> Split:
         or if it has too few rows to split.
     """
     source = settings.data.path
-    dataset = load_dataset(settings.data)
+    dataset = load_dataset(settings.data, audit_columns=settings.audit_columns)
     TASK.check_target(dataset.target, source)
     stratify = TASK.stratify_by(dataset.target)
     return split_dataset(

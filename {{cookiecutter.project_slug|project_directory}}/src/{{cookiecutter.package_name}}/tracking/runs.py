@@ -73,15 +73,25 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
 
 
 def write_dataset(part: Dataset, target: str, path: Path) -> None:
-    """Write the features and target of ``part`` to the Parquet file ``path``."""
-    part.features.assign(**{target: part.target}).to_parquet(path)
+    """Write the features, audited columns and target of ``part`` to ``path``.
+
+    The file is Parquet.
+    """
+    table = part.features if part.audit is None else part.features.join(part.audit)
+    table.assign(**{target: part.target}).to_parquet(path)
 
 
-def read_dataset(path: Path, target: str, text_columns: list[str]) -> Dataset:
+def read_dataset(
+    path: Path, target: str, text_columns: list[str], audit_columns: list[str]
+) -> Dataset:
     """Read a dataset written by :func:`write_dataset`."""
     # Missing text comes back from Parquet as None; the pipeline expects NaN.
-    table = as_text(pd.read_parquet(path), text_columns)
-    return Dataset(table.drop(columns=[target]), table[target])
+    table = as_text(pd.read_parquet(path), [*text_columns, *audit_columns])
+    return Dataset(
+        table.drop(columns=[target, *audit_columns]),
+        table[target],
+        table[audit_columns] if audit_columns else None,
+    )
 
 
 def write_run(directory: Path, run: SavedRun) -> None:
@@ -160,9 +170,10 @@ def load_run(path: Path, tracking_config: TrackingConfig) -> SavedRun:
         origin = {str(key): str(value) for key, value in manifest["provenance"].items()}
         target = trained_with.data.target
         text_columns = trained_with.data.categorical_features
+        audit_columns = trained_with.audit_columns
         split = Split(
-            read_dataset(path / TRAIN_FILE, target, text_columns),
-            read_dataset(path / TEST_FILE, target, text_columns),
+            read_dataset(path / TRAIN_FILE, target, text_columns, audit_columns),
+            read_dataset(path / TEST_FILE, target, text_columns, audit_columns),
         )
         pipeline = mlflow.sklearn.load_model(str(path / MODEL_DIR))
     except (KeyError, TypeError, ValueError, OSError, MlflowException) as error:
