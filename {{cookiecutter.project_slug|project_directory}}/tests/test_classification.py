@@ -8,12 +8,17 @@ from click.testing import Result
 from sklearn.base import BaseEstimator
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
     parametrize_with_checks,
 )
 
+from {{ cookiecutter.package_name }}.config import FairnessConfig, Settings
+from {{ cookiecutter.package_name }}.data import Dataset
 from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.evaluation import fairness, gates
 from {{ cookiecutter.package_name }}.model.task import (
     ESTIMATOR,
     GREATER_IS_BETTER,
@@ -185,3 +190,97 @@ def test_single_class_is_one_line_from_the_cli(
 
     assert_one_line_error(result, f"{path}: target column 'species' has a single")
     assert not (tmp_path / "saved-runs").exists()
+
+
+GUESSES = ["a", "b", "c"]
+"""Classes of the hand-made classifier, which predicts its ``guess`` column."""
+
+
+def guessing_classifier() -> Pipeline:
+    """A real fitted classifier whose prediction is its input: guess 0 is "a"."""
+    features = pd.DataFrame({"guess": range(len(GUESSES))})
+    return Pipeline([("tree", DecisionTreeClassifier())]).fit(features, GUESSES)
+
+
+def hand_rows(groups: dict[str, tuple[str, str]]) -> Dataset:
+    """Rows of each group, given as (true classes, predicted classes) strings."""
+    truth, guesses, labels = [], [], []
+    for group, (actual, predicted) in groups.items():
+        truth += list(actual)
+        guesses += [GUESSES.index(label) for label in predicted]
+        labels += [group] * len(actual)
+    return Dataset(
+        pd.DataFrame({"guess": guesses}),
+        pd.Series(truth, name="label"),
+        pd.DataFrame({"colony": labels}),
+    )
+
+
+HAND_GROUPS = {
+    "North/South": ("aabc", "abbc"),
+    "East": ("abbc", "aacc"),
+    "West": ("a", "c"),
+}
+"""Three colonies; West has one row, too few to judge with two as the minimum.
+
+Judged, by hand, one class against the rest:
+share predicted as a: 1/4 and 2/4, as b: 2/4 and 0, as c: 1/4 and 2/4, so
+the demographic parity difference is 0.5 (class b);
+true and false positive rates of a: 1/2, 0 and 1, 1/3; of b: 1, 1/3 and 0,
+0; of c: 1, 0 and 1, 1/3, so the equalized odds difference is 1 (class b).
+With West judged too, the share predicted as c is 1 there: 0.75 (class c).
+"""
+
+
+def test_multiclass_parity_and_odds_match_a_hand_computation() -> None:
+    (audit,) = fairness.audit_fairness(
+        guessing_classifier(), hand_rows(HAND_GROUPS), ["colony"], 2
+    )
+
+    assert audit.demographic_parity_difference == pytest.approx(0.5)
+    assert audit.demographic_parity_class == "b"
+    assert audit.equalized_odds_difference == pytest.approx(1.0)
+    assert audit.equalized_odds_class == "b"
+
+
+def test_a_small_group_counts_once_judged() -> None:
+    (audit,) = fairness.audit_fairness(
+        guessing_classifier(), hand_rows(HAND_GROUPS), ["colony"], 1
+    )
+
+    assert audit.demographic_parity_difference == pytest.approx(0.75)
+    assert audit.demographic_parity_class == "c"
+
+
+def test_a_group_without_a_class_has_no_rate_of_it_to_compare() -> None:
+    perfect = {"North": ("ab", "ab"), "South": ("bb", "bb")}
+
+    (audit,) = fairness.audit_fairness(
+        guessing_classifier(), hand_rows(perfect), ["colony"], 1
+    )
+
+    # Fairlearn would count South's missing true positive rate of "a" as 0.
+    assert audit.equalized_odds_difference is None
+    assert audit.demographic_parity_difference == pytest.approx(0.5)
+
+
+def test_classifier_limits_are_accepted_for_a_classifier(settings: Settings) -> None:
+    limits = settings.fairness.model_copy(
+        update={"max_demographic_parity_difference": 0.2}
+    )
+
+    fairness.check_fairness_limits(limits)
+
+
+def test_parity_and_odds_above_their_maximum_fail_naming_the_class() -> None:
+    audits = fairness.audit_fairness(
+        guessing_classifier(), hand_rows(HAND_GROUPS), ["colony"], 2
+    )
+    limits = FairnessConfig(
+        max_demographic_parity_difference=0.4, max_equalized_odds_difference=1.0
+    )
+
+    assert gates.fairness_failures(audits, limits) == [
+        "fairness colony: demographic parity difference 0.5 (class 'b' against"
+        " the rest) above the maximum 0.4"
+    ]

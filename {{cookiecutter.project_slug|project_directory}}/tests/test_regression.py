@@ -8,12 +8,16 @@ from click.testing import Result
 from sklearn.base import BaseEstimator
 from sklearn.datasets import make_regression
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
     parametrize_with_checks,
 )
 
-from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.data import Split
+from {{ cookiecutter.package_name }}.errors import ConfigError, DataError
+from {{ cookiecutter.package_name }}.evaluation import fairness, gates
 from {{ cookiecutter.package_name }}.model.task import (
     ESTIMATOR,
     GREATER_IS_BETTER,
@@ -150,3 +154,27 @@ def test_degenerate_target_is_one_line_from_the_cli(
 
     assert_one_line_error(result, f"{path}: target column 'body_mass_g' {message}")
     assert not (tmp_path / "saved-runs").exists()
+
+
+def test_regression_has_no_parity_or_odds(
+    fitted_pipeline: Pipeline, split: Split, settings: Settings
+) -> None:
+    (audit,) = fairness.audit_fairness(fitted_pipeline, split.test, ["island"], 1)
+    limits = settings.fairness.model_copy(update={"max_equalized_odds_difference": 0.2})
+
+    assert audit.gap is not None
+    assert audit.demographic_parity_difference is None
+    assert audit.equalized_odds_difference is None
+    with pytest.raises(ConfigError, match="max_equalized_odds_difference applies"):
+        fairness.check_fairness_limits(limits)
+
+
+def test_a_classifier_limit_in_a_regression_project_is_a_config_error(
+    settings: Settings,
+) -> None:
+    limits = settings.fairness.model_copy(
+        update={"max_demographic_parity_difference": 0.2}
+    )
+
+    with pytest.raises(ConfigError, match="applies to classifiers only"):
+        gates.fairness_failures([], limits)
