@@ -24,12 +24,12 @@ from {{ cookiecutter.package_name }}.tracking.artifacts import (
     load_model,
     model_metadata,
 )
+from {{ cookiecutter.package_name }}.tracking.connection import RUN_KIND_TAG
 from {{ cookiecutter.package_name }}.workflows.monitor import (
     ALERTS_TAG,
     LAST_RUN_TAG,
     MODEL_VERSION_TAG,
     RUN_KIND,
-    RUN_KIND_TAG,
 )
 from {{ cookiecutter.package_name }}.workflows.train import TrainingResult
 

@@ -38,6 +38,8 @@ from ..errors import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# The tag naming the job behind a run other than training (monitoring, tuning).
+RUN_KIND_TAG = "run.kind"
 TIMEOUT_ENVVAR = "MLFLOW_HTTP_REQUEST_TIMEOUT"
 RETRIES_ENVVAR = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 # One slow answer or one retry stays well under ten seconds; MLflow's own

@@ -59,7 +59,12 @@ from ..tracking.artifacts import (
     model_reference,
     read_dtypes,
 )
-from ..tracking.connection import connect, reported_failures, started_run
+from ..tracking.connection import (
+    RUN_KIND_TAG,
+    connect,
+    reported_failures,
+    started_run,
+)
 from ..tracking.registry import (
     held_out_metrics,
     registered_version,
@@ -71,7 +76,6 @@ from .predict import predict_frame
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 100_000
-RUN_KIND_TAG = "run.kind"
 RUN_KIND = "monitoring"
 MODEL_NAME_TAG = "monitoring.model_name"
 MODEL_VERSION_TAG = "monitoring.model_version"
