@@ -59,6 +59,7 @@ OPTION_FILES: dict[str, dict[str, list[str]]] = {
             "tests/test_metrics.py",
             "tests/test_prediction_log.py",
             "tests/test_serving.py",
+            "tests/test_shadow.py",
         ],
         "no": [],
     },

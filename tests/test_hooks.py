@@ -444,6 +444,7 @@ def test_unselected_paths() -> None:
         "tests/test_metrics.py",
         "tests/test_prediction_log.py",
         "tests/test_serving.py",
+        "tests/test_shadow.py",
         ".dockerignore",
         "Dockerfile",
     ]

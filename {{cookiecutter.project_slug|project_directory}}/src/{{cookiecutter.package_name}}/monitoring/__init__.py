@@ -8,8 +8,19 @@ reference sample stored next to each model.
 the training sample stored with each model; ``drift`` holds the statistics
 and the drift rule; ``sample`` and ``summary`` reduce current data of any
 size to counts and bounded samples; ``alerts`` applies the thresholds;
-``report`` writes the Markdown report and its plots. The modules are
-imported on use: ``serve`` needs only ``log_format``.
+``report`` writes the Markdown report and its plots; ``shadow_log`` fixes
+the shadow log's format and reads a challenger's agreement from it. The
+modules are imported on use: ``serve`` needs only ``log_format`` and
+``shadow_log``.
 """
 
-__all__ = ["alerts", "drift", "log_format", "reference", "report", "sample", "summary"]
+__all__ = [
+    "alerts",
+    "drift",
+    "log_format",
+    "reference",
+    "report",
+    "sample",
+    "shadow_log",
+    "summary",
+]

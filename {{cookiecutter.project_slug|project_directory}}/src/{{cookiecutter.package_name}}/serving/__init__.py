@@ -2,7 +2,10 @@
 
 ``inputs`` turns requests of MLflow's scoring protocol into checked data
 frames; ``model`` holds the loaded model; ``app`` answers the routes;
-``openapi`` describes them; ``runner`` runs the application under uvicorn.
+``prediction_log`` and ``shadow`` record, off the request path, what the
+champion answered and what a challenger would have; ``metrics`` counts for
+Prometheus; ``openapi`` describes the routes; ``runner`` runs the
+application under uvicorn.
 """
 
 from .app import create_app

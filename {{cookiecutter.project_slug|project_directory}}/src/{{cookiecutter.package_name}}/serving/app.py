@@ -1,7 +1,8 @@
 """The scoring service: MLflow's scoring protocol over a model loaded once.
 
 Routes: ``POST /invocations`` scores rows; ``GET /ping`` and ``/health``
-report readiness; ``GET /version`` names the package and model versions;
+report readiness; ``GET /version`` names the package and model versions (and
+the challenger's, when one is shadow-scoring);
 ``GET /metrics`` counts requests, rows, contract breaks and predictions for
 Prometheus; ``GET /openapi.json`` describes all of them. Every client error
 is a 4xx answer with a JSON body ``{"error_code": ..., "message": ...}``, and
@@ -36,6 +37,7 @@ from .metrics import MetricsMiddleware, ServiceMetrics
 from .model import ServedModel
 from .openapi import openapi_schema
 from .prediction_log import PredictionLog, ScoredRequest
+from .shadow import ShadowScorer
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ def create_app(
     *,
     prediction_log: PredictionLog | None = None,
     on_break: BreakPolicy = "score",
+    shadow: ShadowScorer | None = None,
 ) -> Starlette:
     """Return the scoring application serving the already loaded ``model``.
 
@@ -98,11 +101,24 @@ def create_app(
         What to do with a request whose rows break a soft rule of the model's
         data contract (range, category, missing value): score it and count
         the breaks, or refuse it with 400.
+    shadow : ShadowScorer or None, default=None
+        A challenger scoring each answered request in the background; the
+        application starts it on startup, stops it on shutdown and serves
+        its metrics. None: no challenger, and no shadow work per request.
     """
     metrics = ServiceMetrics(
         model, lambda: 0 if prediction_log is None else prediction_log.dropped_rows
     )
-    service = _ScoringService(model, max_body_bytes, metrics, prediction_log, on_break)
+    if shadow is not None:
+        metrics.registry.register(shadow.metrics)
+    service = _ScoringService(
+        model,
+        max_body_bytes,
+        metrics,
+        prediction_log=prediction_log,
+        on_break=on_break,
+        shadow=shadow,
+    )
     schema = orjson.dumps(openapi_schema())
     routes = [
         Route("/invocations", service.invocations, methods=["POST"]),
@@ -124,25 +140,25 @@ def create_app(
             Middleware(RequestIdMiddleware),
         ],
         exception_handlers={HTTPException: _http_error},
-        lifespan=_lifespan(prediction_log),
+        lifespan=_lifespan([prediction_log, shadow]),
     )
 
 
 def _lifespan(
-    prediction_log: PredictionLog | None,
+    workers: list[PredictionLog | ShadowScorer | None],
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Return the lifespan that runs the prediction log while the app serves."""
+    """Return the lifespan running the background ``workers`` while the app serves."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if prediction_log is None:
-            yield
-            return
-        prediction_log.start()
+        running = [worker for worker in workers if worker is not None]
+        for worker in running:
+            worker.start()
         try:
             yield
         finally:
-            prediction_log.stop()
+            for worker in running:
+                worker.stop()
 
     return lifespan
 
@@ -204,20 +220,26 @@ class _ScoringService:
         model: ServedModel,
         max_body_bytes: int,
         metrics: ServiceMetrics,
+        *,
         prediction_log: PredictionLog | None,
         on_break: BreakPolicy,
+        shadow: ShadowScorer | None,
     ) -> None:
         self._model = model
         self._max_body_bytes = max_body_bytes
         self._metrics = metrics
         self._log = prediction_log
         self._on_break = on_break
+        self._shadow = shadow
+        self._versions: dict[str, Any] = dict(model.describe())
+        if shadow is not None:
+            self._versions["challenger"] = shadow.describe()
 
     async def health(self, request: Request) -> Response:
         return JsonResponse({"status": "ok"})
 
     async def version(self, request: Request) -> Response:
-        return JsonResponse(self._model.describe())
+        return JsonResponse(self._versions)
 
     async def metrics(self, request: Request) -> Response:
         return Response(self._metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
@@ -275,6 +297,8 @@ class _ScoringService:
             self._log.record(
                 ScoredRequest(df, predictions, identifier, latency_ms, scored_at)
             )
+        if self._shadow is not None:
+            self._shadow.submit(df, predictions, identifier, scored_at)
         return answer
 
     def _wants_probabilities(self, request: Request) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
+    GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
@@ -171,6 +172,69 @@ class CallbackCounter(Collector):
     def collect(self) -> Iterator[Metric]:
         """Yield the counter with its current value."""
         yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+
+class ShadowMetrics(Collector):
+    """How a challenger scored next to the champion, labelled with the challenger.
+
+    Parameters
+    ----------
+    challenger : str
+        The challenger's registry version, or its URI when it has none.
+    dropped_rows : callable returning int
+        Reads how many rows were not shadow-scored or not written (full
+        queue, failed write).
+    """
+
+    def __init__(self, challenger: str, dropped_rows: Callable[[], int]) -> None:
+        self._challenger = challenger
+        self._dropped_rows = dropped_rows
+        self._rows = 0
+        self._agreeing = 0
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    def observe(self, rows: int, agreeing: int) -> None:
+        """Count ``rows`` scored by both models, ``agreeing`` of them alike."""
+        with self._lock:
+            self._rows += rows
+            self._agreeing += agreeing
+
+    def count_failures(self, rows: int) -> None:
+        """Count ``rows`` that the challenger failed to score."""
+        with self._lock:
+            self._failures += rows
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the shadow counters and the agreement ratio."""
+        with self._lock:
+            rows, agreeing, failures = self._rows, self._agreeing, self._failures
+        counts = [
+            ("shadow_rows", "Rows scored by the challenger too.", rows),
+            (
+                "shadow_agreeing_rows",
+                "Shadow-scored rows on which the challenger agreed with the champion.",
+                agreeing,
+            ),
+            ("shadow_failures", "Rows the challenger failed to score.", failures),
+            (
+                "shadow_dropped_rows",
+                "Rows not shadow-scored or not written (full queue, failed write).",
+                self._dropped_rows(),
+            ),
+        ]
+        for name, documentation, value in counts:
+            counter = CounterMetricFamily(name, documentation, labels=["challenger"])
+            counter.add_metric([self._challenger], value)
+            yield counter
+        ratio = GaugeMetricFamily(
+            "shadow_agreement_ratio",
+            "Share of shadow-scored rows on which the challenger agreed (NaN before"
+            " the first).",
+            labels=["challenger"],
+        )
+        ratio.add_metric([self._challenger], agreeing / rows if rows else float("nan"))
+        yield ratio
 
 
 class BulkHistogram(Collector):

@@ -85,6 +85,14 @@ def openapi_schema() -> dict[str, Any]:
             "package_version": {"type": "string"},
             "model_uri": {"type": "string"},
             "model_version": nullable_text,
+            "challenger": {
+                "type": "object",
+                "description": "Only while a challenger is shadow-scoring.",
+                "properties": {
+                    "model_uri": {"type": "string"},
+                    "model_version": nullable_text,
+                },
+            },
         },
     }
     invocations = {
@@ -135,7 +143,7 @@ def openapi_schema() -> dict[str, Any]:
             "/health": {"get": health},
             "/version": {
                 "get": {
-                    "summary": "Package version, model URI and registry version.",
+                    "summary": "Package version, model URIs and registry versions.",
                     "responses": {"200": _json(version, "The versions.")},
                 }
             },
