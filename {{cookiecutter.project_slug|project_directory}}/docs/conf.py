@@ -55,14 +55,15 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(collections\.abc|datetime|logging|pathlib|subprocess|typing)\.\w+"),
     (
         r"py:.*",
-        r"(click|matplotlib|mlflow|np|numpy|pandas|pandera|pd|prometheus_client"
-        r"|pyarrow|pydantic|pydantic_core|pydantic_settings|scipy|sklearn|starlette)"
-        r"\..+",
+        r"(click|fairlearn|matplotlib|mlflow|np|numpy|optuna|pandas|pandera|pd"
+        r"|prometheus_client|pyarrow|pydantic|pydantic_core|pydantic_settings|scipy"
+        r"|sklearn|starlette)\..+",
     ),
     # Autodoc cannot evaluate a signature naming a class imported for type
     # checking only (matplotlib's Figure, kept out of model loading), so it
     # shows that signature as written: leave its bare class names unlinked.
-    (r"py:class", r"Figure|Pipeline"),
+    # It shows the arguments of a Callable as written too (Path).
+    (r"py:class", r"Figure|Path|Pipeline"),
 ]
 
 # Members that libraries add to the project's classes, with their docstrings.

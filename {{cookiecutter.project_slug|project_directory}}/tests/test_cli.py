@@ -389,6 +389,12 @@ def test_promote_versions_rollback_and_model_card(
     tmp_path: Path, registry_env: dict[str, str]
 ) -> None:
     card = tmp_path / "card.md"
+    shadow = tmp_path / "shadow-log"
+
+    def no_shadow(version: int) -> str:
+        return f"No shadow scoring of version {version} in {shadow}.\n"
+
+    registry_env[f"{ENV_PREFIX}MONITORING__SHADOW_LOG__DIRECTORY"] = str(shadow)
 
     first = invoke(["promote", "1"], registry_env)
     second = invoke(["promote", "2"], registry_env)
@@ -397,9 +403,11 @@ def test_promote_versions_rollback_and_model_card(
     rolled = invoke(["rollback"], registry_env)
     written = invoke(["model-card", "--output", str(card)], registry_env)
 
-    assert first.stdout == "Moved @champion to version 1.\n"
-    assert second.stdout == "Moved @champion to version 2 (was version 1).\n"
-    assert again.stdout == "Version 2 already holds @champion.\n"
+    assert first.stdout == no_shadow(1) + "Moved @champion to version 1.\n"
+    assert second.stdout == (
+        no_shadow(2) + "Moved @champion to version 2 (was version 1).\n"
+    )
+    assert again.stdout == no_shadow(2) + "Version 2 already holds @champion.\n"
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [
         "version",
         "3",

@@ -6,6 +6,7 @@ import json
 import logging
 import uuid
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -20,11 +21,18 @@ from {{ cookiecutter.package_name }}.data.contract import (
     Contract,
     learn_contract,
 )
-from {{ cookiecutter.package_name }}.evaluation import holdout_split, report
+from {{ cookiecutter.package_name }}.evaluation import (
+    feature_importance,
+    holdout_split,
+    report,
+)
 from {{ cookiecutter.package_name }}.evaluation.card import (
     CARD_ARTIFACT,
     markdown_table,
     render_card,
+)
+from {{ cookiecutter.package_name }}.evaluation.importance import (
+    IMPORTANCE_PLOT,
 )
 from {{ cookiecutter.package_name }}.model import TASK
 from {{ cookiecutter.package_name }}.tracking import provenance
@@ -188,7 +196,8 @@ def test_run_logs_metrics_slices_plots_and_card(
     figures = TASK.evaluation_plots(
         fitted_pipeline, split.test.features, split.test.target
     )
-    assert artifacts == {f"{report.PLOTS_DIRECTORY}/{name}" for name in figures}
+    plotted = {*figures, IMPORTANCE_PLOT}
+    assert artifacts == {f"{report.PLOTS_DIRECTORY}/{name}" for name in plotted}
     assert set(table["columns"][:3]) == {"column", "value", "rows"}
     assert {row[0] for row in table["data"]} == set(
         tracked_settings.data.categorical_features
@@ -202,15 +211,33 @@ def contract_of(settings: Settings, split: Split) -> Contract:
     return learn_contract(split.train.features, settings.data, settings.contract)
 
 
+def measured(pipeline: Pipeline, split: Split) -> dict[str, Any]:
+    """What a card shows besides its evaluation: importance, no audit, the gate."""
+    return {
+        "importance": feature_importance(pipeline, split.test, 2, 0),
+        "fairness": [],
+        "gate": ["Promoted to `@champion`."],
+    }
+
+
 def test_card_leaves_out_prose_written_for_other_data(
-    settings: Settings, split: Split, caplog: pytest.LogCaptureFixture
+    settings: Settings,
+    split: Split,
+    fitted_pipeline: Pipeline,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     other = card_settings(settings, Path("/data/sales.csv"), settings.data.path)
     evaluation = report.Evaluation({"score": 1.0}, pd.DataFrame())
 
     with caplog.at_level(logging.WARNING):
         card = render_card(
-            other, split, evaluation, {}, "run-1", contract=contract_of(settings, split)
+            other,
+            split,
+            evaluation,
+            {},
+            "run-1",
+            contract=contract_of(settings, split),
+            **measured(fitted_pipeline, split),
         )
 
     assert settings.card.intended_use not in card
@@ -226,6 +253,7 @@ def test_card_leaves_out_prose_written_for_other_data(
 def test_card_keeps_prose_written_for_any_or_this_data(
     settings: Settings,
     split: Split,
+    fitted_pipeline: Pipeline,
     written_for: Path | None,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -236,7 +264,13 @@ def test_card_keeps_prose_written_for_any_or_this_data(
 
     with caplog.at_level(logging.WARNING):
         card = render_card(
-            same, split, evaluation, {}, "run-1", contract=contract_of(settings, split)
+            same,
+            split,
+            evaluation,
+            {},
+            "run-1",
+            contract=contract_of(settings, split),
+            **measured(fitted_pipeline, split),
         )
 
     assert settings.card.intended_use in card
@@ -269,7 +303,13 @@ def test_a_table_of_ones_own_trains_and_reports(
                 split.train.features, settings.data, settings.contract
             )
             card = render_card(
-                settings, split, evaluation, tags, run.info.run_id, contract=contract
+                settings,
+                split,
+                evaluation,
+                tags,
+                run.info.run_id,
+                contract=contract,
+                **measured(pipeline, split),
             )
 
     logged = MlflowClient().get_run(run.info.run_id).data

@@ -19,6 +19,7 @@ from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.data import Split
 from {{ cookiecutter.package_name }}.data.contract import CONTRACT_FILE
 from {{ cookiecutter.package_name }}.errors import DataError, ModelError
+from {{ cookiecutter.package_name }}.evaluation import CARD_ARTIFACT
 from {{ cookiecutter.package_name }}.model import TASK, task
 from {{ cookiecutter.package_name }}.model.features import OutlierClipper
 from {{ cookiecutter.package_name }}.monitoring.log_format import PREDICTION
@@ -29,7 +30,10 @@ from {{ cookiecutter.package_name }}.tracking import (
     runs,
 )
 from {{ cookiecutter.package_name }}.tracking.artifacts import load_model
-from {{ cookiecutter.package_name }}.tracking.registry import rollback
+from {{ cookiecutter.package_name }}.tracking.registry import (
+    is_better,
+    rollback,
+)
 from {{ cookiecutter.package_name }}.workflows.evaluate import evaluate
 from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
 from {{ cookiecutter.package_name }}.workflows.train import (
@@ -42,15 +46,32 @@ from {{ cookiecutter.package_name }}.workflows.train import (
 from .conftest import CONFIG_PATH, DEMO_DATA, with_tracking
 
 SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
+GROUPS = ("female", "male")
 
 
 def weak_settings(settings: Settings, model_name: str) -> Settings:
-    """Settings for a deliberately poor model under its own registered name."""
+    """Settings for a deliberately poor model under its own registered name.
+
+    Its slices and groups are not held to any limit, so the gate judges it on
+    its overall score alone.
+    """
     weak_model = settings.model.model_copy(
         update={"max_iter": 1, "learning_rate": 0.01}
     )
-    weak = settings.model_copy(update={"model": weak_model})
+    weak = with_limits(settings, min_slice_score=None, max_slice_drop=None)
+    weak = with_limits(weak.model_copy(update={"model": weak_model}), max_gap=None)
     return with_tracking(weak, str(settings.tracking.uri), model_name)
+
+
+def with_limits(settings: Settings, **limits: float | str | None) -> Settings:
+    """Return ``settings`` with ``limits`` set in ``evaluation`` or ``fairness``."""
+    sections = {}
+    for name in ("evaluation", "fairness"):
+        section = getattr(settings, name)
+        fields = type(section).model_fields
+        keys = {key: value for key, value in limits.items() if key in fields}
+        sections[name] = section.model_copy(update=keys)
+    return settings.model_copy(update=sections)
 
 
 def test_first_model_becomes_champion(
@@ -409,3 +430,82 @@ def test_train_command_names_the_promotion_of_a_new_lineage(
     assert f"not compared with champion version {before['champion']}," in last
     assert aliases(lineage_settings) == before
     assert version != before["champion"]
+
+
+def test_a_slice_below_the_floor_keeps_the_champion(
+    tracked_settings: Settings,
+) -> None:
+    weak = weak_settings(tracked_settings, "slice-floor-test")
+    # A floor no model reaches (a ceiling for an error metric such as RMSE).
+    unreachable = 1.01 if TASK.GREATER_IS_BETTER else 0.0
+    good = with_tracking(tracked_settings, str(weak.tracking.uri), "slice-floor-test")
+    floored = with_limits(good, min_slice_score=unreachable)
+
+    champion = train(weak)
+    candidate = train(floored)
+
+    assert champion.promoted
+    assert is_better(candidate.score, champion.score, TASK.GREATER_IS_BETTER)
+    assert not candidate.promoted
+    failures = candidate.promotion.failures
+    assert failures
+    assert all(failure.startswith("slice ") for failure in failures)
+    assert all(f"{unreachable:g}" in failure for failure in failures)
+    assert tracking.champion_version(MlflowClient(), weak.tracking) == (
+        champion.model_version
+    )
+
+
+def test_a_fairness_gap_above_the_maximum_keeps_the_champion(
+    tracked_settings: Settings,
+) -> None:
+    weak = weak_settings(tracked_settings, "fairness-test")
+    fair = with_tracking(tracked_settings, str(weak.tracking.uri), "fairness-test")
+    strict = with_limits(fair, max_gap=0.0)
+
+    champion = train(weak)
+    candidate = train(strict)
+
+    assert champion.promoted
+    assert is_better(candidate.score, champion.score, TASK.GREATER_IS_BETTER)
+    assert not candidate.promoted
+    assert candidate.promotion.failures
+    assert all("fairness sex" in line for line in candidate.promotion.failures)
+    metrics = MlflowClient().get_run(candidate.run_id).data.metrics
+    groups = {f"fairness/sex/{group}/{TASK.PRIMARY_METRIC}" for group in GROUPS}
+    assert groups <= set(metrics)
+    card = mlflow.artifacts.load_text(f"runs:/{candidate.run_id}/{CARD_ARTIFACT}")
+    assert "## Fairness" in card
+    assert "Not promoted" in card
+    assert candidate.promotion.failures[0] in card
+
+
+def test_train_reports_a_feature_that_does_not_help(
+    tracked_settings: Settings,
+    demo_frame: pd.DataFrame,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    noisy = demo_frame.assign(
+        noise=np.random.default_rng(0).normal(size=len(demo_frame))
+    )
+    noisy.to_csv(tmp_path / "noisy.csv", index=False)
+    data = tracked_settings.data.model_copy(
+        update={
+            "path": tmp_path / "noisy.csv",
+            "numeric_features": [*tracked_settings.data.numeric_features, "noise"],
+        }
+    )
+    settings = tracked_settings.model_copy(update={"data": data})
+    uri = str(tracked_settings.tracking.uri)
+
+    warned = train(with_tracking(settings, uri, "noise-test"))
+    strict = with_limits(settings, unimportant_features="fail")
+    failed = train(with_tracking(strict, uri, "noise-fail-test"))
+
+    assert "'noise'" in caplog.text
+    assert warned.promoted
+    assert not failed.promoted
+    assert any("'noise'" in line for line in failed.promotion.failures)
+    metrics = MlflowClient().get_run(warned.run_id).data.metrics
+    assert "importance/noise" in metrics

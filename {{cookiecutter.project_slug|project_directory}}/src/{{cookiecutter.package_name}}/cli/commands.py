@@ -15,8 +15,10 @@ import click
 
 from ..errors import TrackingError
 from ..files import check_output_path
+from .explain import explain
 from .group import ProjectGroup
 from .options import chunk_size_option, config_option, format_option, model_option
+from .tune import tune
 
 if TYPE_CHECKING:
     from ..tracking.registry import VersionSummary
@@ -144,6 +146,8 @@ def _report(result: TrainingResult) -> None:
     metrics = ", ".join(f"{name}={value:.4f}" for name, value in result.metrics.items())
     click.echo(f"Run {result.run_id}: {metrics}")
     click.echo(f"Registered version {result.model_version}; {_promotion_text(result)}")
+    for failure in result.promotion.failures:
+        click.echo(f"Gate failed: {failure}")
 
 
 def _promotion_text(result: TrainingResult) -> str:
@@ -156,6 +160,8 @@ def _promotion_text(result: TrainingResult) -> str:
             f" {{ cookiecutter.project_slug }} promote {result.model_version}"
         )
     if promotion.champion_score is None:
+        if not result.promoted:
+            return "no champion yet; it fails the quality gate, so it is not one."
         return "no champion yet, so it is the champion now."
     verdict = "promoted to champion" if result.promoted else "champion kept"
     scores = f"candidate {result.score:.4f} vs champion {promotion.champion_score:.4f}"
@@ -294,12 +300,26 @@ def validate(
 @click.argument("version")
 @config_option
 def promote(version: str, config_path: Path) -> None:
-    """Give VERSION of the registered model the champion alias."""
+    """Give VERSION of the registered model the champion alias.
+
+    First prints how often VERSION agreed with the champion while serve
+    --challenger shadow-scored it (monitoring.shadow_log.directory).
+    """
     from ..config import load_config
 
-    config = load_config(config_path).tracking
+    settings = load_config(config_path)
+    config = settings.tracking
+    from ..monitoring.shadow_log import read_agreement
+    from ..tracking.registry import parse_version
     from ..tracking.registry import promote as promote_version
 
+    version = parse_version(version)
+    shadow_directory = settings.monitoring.shadow_log.directory
+    agreement = read_agreement(shadow_directory, challenger_version=version)
+    if agreement is None:
+        click.echo(f"No shadow scoring of version {version} in {shadow_directory}.")
+    else:
+        click.echo(agreement.describe(version))
     previous, promoted = promote_version(config, version)
     if previous == promoted:
         click.echo(f"Version {promoted} already holds @{config.champion_alias}.")
@@ -473,6 +493,11 @@ def versions_table(summaries: list[VersionSummary], first_metric: str) -> str:
         ).rstrip()
         for row in [header, *rows]
     )
+
+
+# Commands defined in modules of their own, as each has several helpers.
+cli.add_command(explain)
+cli.add_command(tune)
 
 
 def main() -> None:

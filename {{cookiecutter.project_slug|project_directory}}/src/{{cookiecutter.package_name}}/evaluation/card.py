@@ -21,6 +21,8 @@ from ..config import Settings, TrackingConfig
 from ..data import Split
 from ..data.contract import ColumnContract, Contract
 from ..model import TASK
+from .fairness import GroupAudit
+from .importance import FeatureImportance
 from .report import Evaluation
 
 logger = logging.getLogger(__name__)
@@ -105,6 +107,51 @@ def _contract_section(contract: Contract) -> str:
     )
 
 
+def _importance_section(importance: FeatureImportance) -> str:
+    rows = [
+        (row.feature, row.importance, row.std, "yes" if row.helps else "no")
+        for row in importance.table.itertuples(index=False)
+    ]
+    return (
+        f"How much {importance.metric} worsens on the held-out rows when a"
+        " feature's values are shuffled (mean and standard deviation over"
+        f" {importance.repeats} shuffles). A feature that does not help has an"
+        " importance indistinguishable from zero.\n\n"
+        + markdown_table(["feature", "importance", "std", "helps"], rows)
+    )
+
+
+def _gap_line(audit: GroupAudit) -> str:
+    facts = [
+        (f"largest {TASK.PRIMARY_METRIC} gap between groups", audit.gap),
+        ("demographic parity difference", audit.demographic_parity_difference),
+        ("equalized odds difference", audit.equalized_odds_difference),
+    ]
+    known = [f"{name} {value:.4f}" for name, value in facts if value is not None]
+    if not known:
+        return "Fewer than two groups are large enough to compare."
+    return known[0].capitalize() + "".join(f"; {fact}" for fact in known[1:]) + "."
+
+
+def _fairness_section(audits: Sequence[GroupAudit], min_group_rows: int) -> str:
+    if not audits:
+        return (
+            "No column is audited: list the columns whose groups the model must"
+            " serve alike in `fairness.sensitive_features`."
+        )
+    parts = [
+        f"Scored on the held-out rows of each group; gaps compare the groups of"
+        f" at least {min_group_rows} rows."
+    ]
+    for audit in audits:
+        groups = audit.groups.astype(object).where(audit.groups.notna(), "n/a")
+        table = markdown_table(
+            list(audit.groups.columns), groups.itertuples(index=False)
+        )
+        parts += [f"### {audit.column}", table, _gap_line(audit)]
+    return "\n\n".join(parts)
+
+
 def card_prose(settings: Settings) -> tuple[str, str]:
     """Return the card's intended use and limitations for the configured data.
 
@@ -138,12 +185,17 @@ def render_card(
     run_id: str,
     *,
     contract: Contract,
+    importance: FeatureImportance,
+    fairness: Sequence[GroupAudit],
+    gate: Sequence[str],
 ) -> str:
     """Return the Markdown model card of the run ``run_id``.
 
     ``tags`` are the run's provenance tags (see
     :func:`~{{ cookiecutter.package_name }}.tracking.provenance.log_provenance`);
-    ``contract`` is the data contract learned from the training rows.
+    ``contract`` is the data contract learned from the training rows;
+    ``importance`` and ``fairness`` were measured on the held-out rows;
+    ``gate`` describes the promotion gate's decision, one line each.
     """
     data = settings.data
     intended_use, limitations = card_prose(settings)
@@ -177,6 +229,12 @@ def render_card(
         markdown_table(["metric", "value"], evaluation.metrics.items()),
         "## Slices",
         _slices_section(evaluation.slices),
+        "## Feature importance",
+        _importance_section(importance),
+        "## Fairness",
+        _fairness_section(fairness, settings.fairness.min_group_rows),
+        "## Promotion gate",
+        "\n".join(f"- {line}" for line in gate),
         "## Limitations",
         limitations,
         "## Provenance",

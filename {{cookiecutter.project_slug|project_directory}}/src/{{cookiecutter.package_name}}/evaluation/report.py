@@ -13,12 +13,14 @@ import hashlib
 import logging
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 import mlflow
+import numpy as np
 import pandas as pd
+from sklearn.metrics import make_scorer
 from sklearn.pipeline import Pipeline
 
 from ..data import Dataset
@@ -26,6 +28,7 @@ from ..model import TASK
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,23 @@ class Evaluation:
     figures: dict[str, Figure] = field(default_factory=dict)
 
 
+def primary_score(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Return the task's primary metric of predictions ``y_pred`` against ``y_true``."""
+    return TASK.compute_metrics(y_true, y_pred)[TASK.PRIMARY_METRIC]
+
+
+def primary_scorer() -> Callable[..., float]:
+    """Return a scikit-learn scorer of the primary metric, where greater is better.
+
+    Scikit-learn's searches and inspections maximise scores: an error such as
+    RMSE is negated, so a better model always scores higher.
+    """
+    scorer: Callable[..., float] = make_scorer(
+        primary_score, greater_is_better=TASK.GREATER_IS_BETTER
+    )
+    return scorer
+
+
 def slice_metrics(
     model: Pipeline, test: Dataset, columns: Sequence[str]
 ) -> pd.DataFrame:
@@ -90,6 +110,37 @@ def slice_metrics(
                 | scores
             )
     return pd.DataFrame.from_records(records, columns=_slice_columns(records))
+
+
+def slice_scores(
+    predictions: ArrayLike, test: Dataset, columns: Sequence[str]
+) -> pd.DataFrame:
+    """Score ``predictions`` of the rows of ``test`` on each slice of ``columns``.
+
+    Returns the slices of :func:`slice_metrics` (``column``, ``value``,
+    ``rows``) with the primary metric alone, computed from predictions: what
+    a model that is not at hand, such as the champion, scores on them.
+    """
+    predicted = pd.Series(np.asarray(predictions), index=test.target.index)
+    records = []
+    for column in columns:
+        values = test.features[column].astype(object).fillna(MISSING_VALUE)
+        for value in sorted(values.unique(), key=str):
+            selected = (values == value).to_numpy()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # as in slice_metrics
+                score = primary_score(test.target[selected], predicted[selected])
+            records.append(
+                {
+                    "column": column,
+                    "value": str(value),
+                    "rows": int(selected.sum()),
+                    TASK.PRIMARY_METRIC: score,
+                }
+            )
+    return pd.DataFrame.from_records(
+        records, columns=["column", "value", "rows", TASK.PRIMARY_METRIC]
+    )
 
 
 def _slice_columns(records: list[dict[str, object]]) -> list[str]:
@@ -138,7 +189,7 @@ def evaluate_model(
     )
 
 
-def _name_part(text: str) -> str:
+def metric_name_part(text: str) -> str:
     """Return ``text`` as one part of a metric name that MLflow accepts.
 
     MLflow refuses unsafe characters, long names, and parts that are empty
@@ -166,7 +217,7 @@ def slice_metric_name(column: str, value: str, metric: str) -> str:
     >>> slice_metric_name("island", "North/South", "f1_macro")
     'slice/island/North_South-944f0ed8/f1_macro'
     """
-    parts = (_name_part(part) for part in (column, value, metric))
+    parts = (metric_name_part(part) for part in (column, value, metric))
     return "slice/" + "/".join(parts)
 
 

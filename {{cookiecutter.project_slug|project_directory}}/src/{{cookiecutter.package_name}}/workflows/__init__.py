@@ -2,12 +2,25 @@
 
 Each job is a module whose function of the same name (or two, for
 ``train``) runs it: ``train`` fits, evaluates, saves, logs, registers and
-gates a model (``upload`` logs a saved run later); ``evaluate`` scores a
-logged model on labelled data; ``predict`` applies one to a data frame or to a
-file of any size; ``validate`` checks a table against a model's data
-contract; ``monitor`` compares live data with a model's training reference;
-``model_card`` exports the champion's card into the docs. The modules are
-imported on use, so that a job loads only what it needs.
+gates a model (``upload`` logs a saved run later), with the gate's decision
+in ``promotion``; ``evaluate`` scores a logged model on labelled data;
+``explain`` says which features a model relies on, and why it answered one
+row as it did; ``tune`` searches the hyperparameters; ``predict`` applies a
+model to a data frame or to a file of any size; ``validate`` checks a table
+against a model's data contract; ``monitor`` compares live data with a
+model's training reference; ``model_card`` exports the champion's card into
+the docs. The modules are imported on use, so that a job loads only what it
+needs.
 """
 
-__all__ = ["evaluate", "model_card", "monitor", "predict", "train", "validate"]
+__all__ = [
+    "evaluate",
+    "explain",
+    "model_card",
+    "monitor",
+    "predict",
+    "promotion",
+    "train",
+    "tune",
+    "validate",
+]

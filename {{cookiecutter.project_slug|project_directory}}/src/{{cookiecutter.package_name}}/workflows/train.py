@@ -11,63 +11,45 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.models.model import ModelInfo
-from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from ..config import Settings
 from ..data import Dataset, Split
-from ..data.contract import CONTRACT_FILE, learn_contract
+from ..data.contract import CONTRACT_FILE, Contract, learn_contract
 from ..errors import ModelError
 from ..evaluation import (
     CARD_ARTIFACT,
     Evaluation,
+    audit_fairness,
+    check_fairness_limits,
     default_slice_columns,
     evaluate_model,
+    feature_importance,
     holdout_split,
     log_evaluation,
+    log_fairness,
+    log_importance,
     render_card,
 )
 from ..model import TASK, build_pipeline
 from ..monitoring.reference import build_reference
 from ..tracking import provenance, registry, runs
-from ..tracking.artifacts import ModelExtras, load_model, log_model
+from ..tracking.artifacts import ModelExtras, log_model
 from ..tracking.connection import connect, reported_failures, started_run
-from .predict import predict_frame
+from .promotion import (
+    Candidate,
+    Promotion,
+    Quality,
+    gate,
+    promotion_lines,
+    quality_failures,
+    unimportant_features_line,
+)
 
 logger = logging.getLogger(__name__)
 
 # One-row predictions timed at training, the baseline of monitor's latency check.
 LATENCY_SAMPLES = 50
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """The promotion gate's decision about a candidate version.
-
-    ``champion_version`` is the version that held the alias when the gate
-    ran (``None`` if none did), ``champion_score`` its score on the
-    candidate's test rows, and ``new_lineage`` why it was not scored: how the
-    candidate differs from it in inputs or target.
-    """
-
-    promoted: bool
-    champion_version: str | None = None
-    champion_score: float | None = None
-    new_lineage: str | None = None
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A newly registered version on its way through the promotion gate.
-
-    ``score`` is its score on the held-out rows ``test``, on which the
-    champion is scored too; ``model`` is the logged model, with its signature.
-    """
-
-    version: str
-    model: ModelInfo
-    score: float
-    test: Dataset
 
 
 @dataclass(frozen=True)
@@ -99,12 +81,6 @@ def fit_pipeline(settings: Settings, train: Dataset) -> Pipeline:
     """Build the configured pipeline and fit it on ``train``."""
     logger.info("Fitting on %d rows", len(train.features))
     return build_pipeline(settings).fit(train.features, train.target)
-
-
-def score_model_uri(uri: str, test: Dataset) -> float:
-    """Score the model at ``uri`` on ``test`` with the promotion metric."""
-    predictions = predict_frame(load_model(uri), test.features, uri)
-    return TASK.compute_metrics(test.target, predictions)[TASK.PRIMARY_METRIC]
 
 
 def scoring_latency_ms(pipeline: Pipeline, rows: pd.DataFrame) -> float:
@@ -139,97 +115,60 @@ def model_extras(settings: Settings, pipeline: Pipeline, split: Split) -> ModelE
     )
 
 
-def log_run(saved: runs.SavedRun, evaluation: Evaluation, run_id: str) -> ModelInfo:
-    """Log the saved run to the active run ``run_id``; return the logged model.
+@dataclass(frozen=True)
+class LoggedRun:
+    """What logging a saved run gave: its model, provenance tags and data contract."""
+
+    model: ModelInfo
+    tags: dict[str, str]
+    contract: Contract
+
+
+def measure_quality(settings: Settings, pipeline: Pipeline, test: Dataset) -> Quality:
+    """Measure each feature's importance and audit fairness on the held-out rows.
+
+    Features whose importance is indistinguishable from zero are named in a
+    warning, whether or not they fail the gate.
+    """
+    importance = feature_importance(
+        pipeline, test, settings.evaluation.importance_repeats, settings.seed
+    )
+    unimportant = importance.unimportant()
+    if unimportant:
+        logger.warning(
+            "On the held-out rows, %s; consider removing them from the features"
+            " (docs/model-quality.md)",
+            unimportant_features_line(unimportant),
+        )
+    fairness = settings.fairness
+    audits = audit_fairness(
+        pipeline, test, fairness.sensitive_features, fairness.min_group_rows
+    )
+    return Quality(importance, audits)
+
+
+def log_run(
+    saved: runs.SavedRun, evaluation: Evaluation, quality: Quality
+) -> LoggedRun:
+    """Log the saved run to the active run; return what the model card needs.
 
     Logs the configuration (as parameters, and as ``config.yaml`` with
     credentials removed), the provenance recorded at training time, metrics,
-    slice metrics and plots, the data contract, the model card, and the model
-    with its extras (:func:`model_extras`); the training rows give the model's
-    signature and input example.
+    slice metrics and plots, feature importance, the fairness audit, the
+    data contract, and the model with its extras (:func:`model_extras`); the
+    training rows give the model's signature and input example.
     """
     settings, split = saved.settings, saved.split
     mlflow.log_params(provenance.flatten(provenance.resolved_config(settings)))
     tags = provenance.log_provenance(settings, split, saved.provenance)
     log_evaluation(evaluation)
+    log_importance(quality.importance)
+    log_fairness(quality.fairness)
     extras = model_extras(settings, saved.pipeline, split)
     mlflow.log_text(extras.contract.to_yaml(), CONTRACT_FILE)
-    model_card = render_card(
-        settings, split, evaluation, tags, run_id, contract=extras.contract
-    )
-    mlflow.log_text(model_card, CARD_ARTIFACT)
     unwritten = settings.data.unwritten_columns
-    return log_model(saved.pipeline, split.train.features, extras, unwritten)
-
-
-def gate(client: MlflowClient, settings: Settings, candidate: Candidate) -> Promotion:
-    """Give ``candidate`` the champion alias if it beats the current champion.
-
-    Both are scored on the candidate's test rows, if they are of one lineage
-    (see :func:`judge`); a candidate of a new lineage is recorded as such on
-    its version, and the champion keeps the alias. The decision and both
-    scores are recorded as tags of the active run; a promoted candidate
-    records the champion it replaced, for a later rollback.
-    """
-    config = settings.tracking
-    champion = registry.champion_version(client, config)
-    if champion is None:
-        promotion = Promotion(promoted=True)
-    else:
-        promotion = judge(client, settings, candidate, champion)
-        if promotion.new_lineage is not None:
-            registry.record_new_lineage(
-                client, config, candidate.version, champion, promotion.new_lineage
-            )
-    if promotion.promoted:
-        registry.crown(client, config, candidate.version, champion)
-    mlflow.set_tags(promotion_tags(promotion, candidate.score))
-    return promotion
-
-
-def judge(
-    client: MlflowClient, settings: Settings, candidate: Candidate, champion: str
-) -> Promotion:
-    """Decide whether ``candidate`` takes the alias from version ``champion``.
-
-    A candidate with other inputs (its model's signature) or another target
-    than the champion is a new lineage: the champion is not scored on data
-    it was not made for, and keeps the alias.
-    """
-    config = settings.tracking
-    lineage = registry.Lineage(
-        registry.input_types(candidate.model.signature), settings.data.target
-    )
-    change = registry.lineage_change(
-        lineage, registry.version_lineage(client, config, champion)
-    )
-    if change is not None:
-        return Promotion(promoted=False, champion_version=champion, new_lineage=change)
-    champion_uri = registry.version_uri(config, champion)
-    champion_score = score_model_uri(champion_uri, candidate.test)
-    return Promotion(
-        promoted=registry.is_better(
-            candidate.score, champion_score, TASK.GREATER_IS_BETTER
-        ),
-        champion_version=champion,
-        champion_score=champion_score,
-    )
-
-
-def promotion_tags(promotion: Promotion, score: float) -> dict[str, str | float]:
-    """Return the run tags that record ``promotion`` of a candidate of ``score``."""
-    tags: dict[str, str | float] = {
-        "promotion.promoted": str(promotion.promoted).lower(),
-        "promotion.metric": TASK.PRIMARY_METRIC,
-        "promotion.candidate_score": score,
-        "promotion.champion_version": promotion.champion_version or "none",
-        "promotion.champion_score": (
-            "none" if promotion.champion_score is None else promotion.champion_score
-        ),
-    }
-    if promotion.new_lineage is not None:
-        tags[registry.NEW_LINEAGE_TAG] = promotion.new_lineage
-    return tags
+    model = log_model(saved.pipeline, split.train.features, extras, unwritten)
+    return LoggedRun(model, tags, extras.contract)
 
 
 def train(settings: Settings) -> TrainingResult:
@@ -265,7 +204,16 @@ def train_offline(settings: Settings) -> runs.SavedRun:
 
 
 def fit_and_save(settings: Settings) -> tuple[runs.SavedRun, Evaluation]:
-    """Fit on the training rows, evaluate on the held-out rows, save the run."""
+    """Fit on the training rows, evaluate on the held-out rows, save the run.
+
+    Raises
+    ------
+    ConfigError
+        If a fairness limit does not apply to the task, before any work.
+    DataError
+        If the data cannot train the task's model.
+    """
+    check_fairness_limits(settings.fairness)
     split = holdout_split(settings)
     pipeline = fit_pipeline(settings, split.train)
     evaluation = evaluate_pipeline(settings, pipeline, split.test)
@@ -297,6 +245,8 @@ def evaluate_pipeline(
 def publish(saved: runs.SavedRun, evaluation: Evaluation) -> TrainingResult:
     """Log the saved run and its evaluation, register its model, gate promotion.
 
+    Feature importance and the fairness audit are measured first, on the
+    held-out rows. The model card, logged last, records the gate's decision.
     Once logged, the saved run is marked as such and its model and data
     splits are deleted (the tracking store holds them now).
 
@@ -309,16 +259,35 @@ def publish(saved: runs.SavedRun, evaluation: Evaluation) -> TrainingResult:
     """
     settings = saved.settings
     with reported_failures(settings.tracking, saved.path):
+        quality = measure_quality(settings, saved.pipeline, saved.split.test)
         client = connect(settings.tracking)
         mlflow.set_experiment(settings.tracking.experiment)
         with started_run() as run:
             run_id = run.info.run_id
-            logged = log_run(saved, evaluation, run_id)
+            logged = log_run(saved, evaluation, quality)
             name = settings.tracking.registered_model
-            version = registry.register(client, logged.model_uri, name, run_id)
-            score = evaluation.metrics[TASK.PRIMARY_METRIC]
-            candidate = Candidate(version, logged, score, saved.split.test)
+            version = registry.register(client, logged.model.model_uri, name, run_id)
+            candidate = Candidate(
+                version,
+                logged.model,
+                evaluation.metrics[TASK.PRIMARY_METRIC],
+                saved.split.test,
+                evaluation.slices,
+                tuple(quality_failures(settings, evaluation, quality)),
+            )
             promotion = gate(client, settings, candidate)
+            card = render_card(
+                settings,
+                saved.split,
+                evaluation,
+                logged.tags,
+                run_id,
+                contract=logged.contract,
+                importance=quality.importance,
+                fairness=quality.fairness,
+                gate=promotion_lines(promotion, candidate.score, settings.tracking),
+            )
+            mlflow.log_text(card, CARD_ARTIFACT)
         runs.mark_logged(saved, run_id, version)
     runs.remove_logged_files(saved.path)
     return TrainingResult(run_id, version, evaluation.metrics, promotion)
