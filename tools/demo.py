@@ -2,9 +2,9 @@
 
 ``python3 tools/demo.py [OUTPUT_DIR]`` renders the template into OUTPUT_DIR
 (default: ``build/demo``, replaced if it exists), creates the project's
-environment with uv, then trains, evaluates, predicts, validates and
-monitors with the project's own command-line interface on its bundled demo
-data.
+environment with uv, then trains, evaluates, explains, tunes, predicts,
+validates and monitors with the project's own command-line interface on its
+bundled demo data.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ def main(arguments: list[str]) -> int:
     step("Create the environment", [uv, "sync", "--compile-bytecode"], project)
     step("Train", [*cli, "train"], project)
     step("Evaluate the champion", [*cli, "evaluate"], project)
+    step("Explain which features the champion relies on", [*cli, "explain"], project)
+    tune = [*cli, "tune", "--trials", "5"]
+    step("Search the hyperparameters (5 trials)", tune, project)
     predict = [*cli, "predict", "data/penguins.csv", "--output", "predictions.csv"]
     step("Predict", predict, project)
     validate = [*cli, "validate", "data/penguins.csv"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 from sklearn.pipeline import Pipeline
@@ -17,7 +18,7 @@ from {{ cookiecutter.package_name }}.evaluation.importance import (
 )
 from {{ cookiecutter.package_name }}.model import TASK
 
-from .conftest import assert_one_line_error, cli_env
+from .conftest import DEMO_DATA, assert_one_line_error, cli_env
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -90,6 +91,22 @@ def test_explain_row_shows_the_prediction_and_each_contribution(
     assert listed == set(split.test.features.columns)
     assert lines[-1] == f"Wrote {output}"
     assert output.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_explain_row_shows_a_missing_value_as_missing(
+    env: dict[str, str], settings: Settings, demo_frame: pd.DataFrame
+) -> None:
+    labelled = demo_frame[demo_frame[settings.data.target].notna()]
+    missing = labelled[settings.data.features].isna().to_numpy()
+    row = int(missing.any(axis=1).argmax())
+    column = settings.data.features[missing[row].argmax()]
+    assert missing[row].any()
+
+    result = run_explain(["--data", str(DEMO_DATA), "--row", str(row)], env)
+
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith(column)]
+    assert line.split()[1] == "(missing)"
 
 
 def test_explain_row_writes_row_n_png_by_default(

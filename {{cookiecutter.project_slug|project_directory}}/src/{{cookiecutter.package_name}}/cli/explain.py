@@ -73,8 +73,8 @@ def explain(
 
 def _echo_importance(model_uri: str, importance: FeatureImportance) -> None:
     click.echo(
-        f"Feature importance of {model_uri}: the drop in {importance.metric}"
-        f" when each feature is shuffled ({importance.repeats} times)"
+        f"Feature importance of {model_uri}: how much worse {importance.metric}"
+        f" gets when each feature is shuffled ({importance.repeats} times)"
     )
     table = importance.table
     width = max(len("feature"), *(len(name) for name in table["feature"]))
@@ -92,7 +92,13 @@ def _echo_row(model_uri: str, row: int | None, explanation: RowExplanation) -> N
     )
     table = explanation.contributions
     width = max(len("feature"), *(len(name) for name in table["feature"]))
-    values = [_text(value) for value in table["value"]]
+    from ..evaluation.report import MISSING_VALUE
+
+    missing = table["value"].isna()
+    values = [
+        MISSING_VALUE if absent else _text(value)
+        for value, absent in zip(table["value"], missing, strict=True)
+    ]
     value_width = max(len("value"), *(len(value) for value in values))
     click.echo(f"{'feature':<{width}}  {'value':<{value_width}}  {'contribution':>12}")
     for name, value, contribution in zip(
