@@ -59,6 +59,9 @@ def cli(verbose: int, quiet: int, log_config: Path | None, log_format: str) -> N
     # MLflow installs its own log handler on import unless told not to; its
     # records then follow this project's configuration like any other.
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    # Progress bars of MLflow's artifact copies (with tqdm, which Optuna
+    # brings) would interleave with the log lines, one per file logged.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     configure_logging(log_config, verbose - quiet, json_lines=log_format == "json")
 
 
