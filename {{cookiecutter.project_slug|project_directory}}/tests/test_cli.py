@@ -61,6 +61,8 @@ def test_help_lists_the_commands() -> None:
         "model-card",
         "validate",
         "monitor",
+        "explain",
+        "tune",
     ):
         assert command in result.output
 
@@ -331,6 +333,8 @@ def test_heavy_libraries_are_imported_only_when_needed(
         ["model-card"],
         ["validate", "in.csv"],
         ["monitor"],
+        ["explain"],
+        ["tune"],
     ],
 )
 def test_mistyped_config_fails_before_any_ml_library_is_imported(

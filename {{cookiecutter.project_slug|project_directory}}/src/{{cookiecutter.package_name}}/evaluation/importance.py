@@ -20,6 +20,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from ..data import Dataset
 from ..model import TASK
@@ -128,16 +129,19 @@ def feature_importance(
     held-out rows: on training rows a model's memory of noise looks important.
     Beyond :data:`MAX_IMPORTANCE_ROWS` rows, a seeded sample of them is used.
     """
-    result = permutation_importance(
-        model,
-        data.features,
-        data.target,
-        scoring=primary_scorer(),
-        n_repeats=repeats,
-        random_state=seed,
-        n_jobs=1,
-        max_samples=min(len(data.target), MAX_IMPORTANCE_ROWS),
-    )
+    # Many predictions of a few rows each: OpenMP threads cost more than they
+    # give, and several times more on a busy machine.
+    with threadpool_limits(1):
+        result = permutation_importance(
+            model,
+            data.features,
+            data.target,
+            scoring=primary_scorer(),
+            n_repeats=repeats,
+            random_state=seed,
+            n_jobs=1,
+            max_samples=min(len(data.target), MAX_IMPORTANCE_ROWS),
+        )
     table = pd.DataFrame(
         {
             "feature": [str(column) for column in data.features.columns],
