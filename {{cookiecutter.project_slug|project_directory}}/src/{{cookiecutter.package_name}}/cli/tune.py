@@ -49,7 +49,7 @@ def tune(
     from ..config import load_config
 
     settings = load_config(config_path)
-    from ..workflows.tune import check_writable
+    from ..workflows.model_values import check_writable
     from ..workflows.tune import tune as search
 
     if write:
@@ -64,7 +64,7 @@ def _report(result: TuningResult, config_path: Path, write: bool) -> None:
     After Ctrl-C, the best of the completed trials is printed, never written.
     """
     from ..model import TASK
-    from ..workflows.tune import best_params_yaml, write_best_params
+    from ..workflows.model_values import best_params_yaml, write_best_params
 
     trials = f"{result.trials} completed trial{'' if result.trials == 1 else 's'}"
     click.echo(

@@ -5,7 +5,8 @@ Each job is a module whose function of the same name (or two, for
 gates a model (``upload`` logs a saved run later), with the gate's decision
 in ``promotion``; ``evaluate`` scores a logged model on labelled data;
 ``explain`` says which features a model relies on, and why it answered one
-row as it did; ``tune`` searches the hyperparameters; ``predict`` applies a
+row as it did; ``tune`` searches the hyperparameters, with the values found
+written into the config file by ``model_values``; ``predict`` applies a
 model to a data frame or to a file of any size; ``validate`` checks a table
 against a model's data contract; ``monitor`` compares live data with a
 model's training reference; ``model_card`` exports the champion's card into
@@ -17,6 +18,7 @@ __all__ = [
     "evaluate",
     "explain",
     "model_card",
+    "model_values",
     "monitor",
     "predict",
     "promotion",
