@@ -2,9 +2,10 @@
 
 The default project is trained on its demo data, as its README's quickstart
 says. Then only the ``data:`` section of ``config.yaml`` is pointed at a
-made-up table that shares nothing with the demo: string labels, column names
+made-up table that shares nothing with the demo (string labels, column names
 with spaces and mixed case, missing values in a numeric and a categorical
-column, and columns that are not features. The user trains, runs the promote
+column, and columns that are not features), and the fairness audit at one of
+its columns instead of the demo's ``sex``. The user trains, runs the promote
 command that ``train`` prints, evaluates, predicts and exports the model card,
 all through the installed console script in subprocesses. Everything happens
 in a copy of the installed project, so the other slow modules' tracking store,
@@ -60,6 +61,7 @@ OWN_DATA = {
     "numeric_features": ["Monthly Spend", "Tenure Months", "Support Calls"],
     "categorical_features": ["Plan Type", "Region"],
 }
+OWN_AUDIT = {"sensitive_features": ["Region"]}
 # Words of the demo data that a card of another table must not contain.
 DEMO_WORDS = ("penguin", "palmer")
 
@@ -110,9 +112,11 @@ def write_customer_table(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def data_section(lines: list[str]) -> range:
-    """Return the indices of the lines of the ``data:`` section, its header excluded."""
-    start = next(index for index, line in enumerate(lines) if line.startswith("data:"))
+def section_lines(lines: list[str], name: str) -> range:
+    """Return the indices of the lines of section ``name``, its header excluded."""
+    start = next(
+        index for index, line in enumerate(lines) if line.startswith(f"{name}:")
+    )
     end = next(
         (
             index
@@ -124,14 +128,14 @@ def data_section(lines: list[str]) -> range:
     return range(start + 1, end)
 
 
-def edit_data_section(config: Path, changes: dict[str, Any]) -> None:
-    """Set the keys of ``changes`` in the ``data:`` section of ``config``, by hand.
+def edit_section(config: Path, name: str, changes: dict[str, Any]) -> None:
+    """Set the keys of ``changes`` in section ``name`` of ``config``, by hand.
 
     As a user edits the file: each key's line gets the new value, written in
     YAML's flow style (which JSON is); every other line stays as it was.
     """
     lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
-    section = data_section(lines)
+    section = section_lines(lines, name)
     for key, value in changes.items():
         (index,) = [index for index in section if lines[index].startswith(f"  {key}:")]
         lines[index] = f"  {key}: {json.dumps(value)}\n"
@@ -162,11 +166,13 @@ def test_own_table_trains_promotes_evaluates_predicts_and_gets_its_own_card(
     demo = user_runs(own_copy, "train")
     assert "Registered version 1; no champion yet" in demo.stdout
     rows = write_customer_table(own_copy.path / TABLE)
-    edit_data_section(config, OWN_DATA)
+    edit_section(config, "data", OWN_DATA)
+    edit_section(config, "fairness", OWN_AUDIT)
     settings = yaml.safe_load(config.read_text(encoding="utf-8"))
     assert settings == {
         **settings_before,
         "data": {**settings_before["data"], **OWN_DATA},
+        "fairness": {**settings_before["fairness"], **OWN_AUDIT},
     }
 
     trained = user_runs(own_copy, "train")
@@ -206,3 +212,4 @@ def test_own_table_trains_promotes_evaluates_predicts_and_gets_its_own_card(
     ]
     assert demo_lines == []
     assert Path(TABLE).name in card_text
+    assert "### Region" in card_text
