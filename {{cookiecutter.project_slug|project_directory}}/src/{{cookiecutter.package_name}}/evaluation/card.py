@@ -1,7 +1,8 @@
 """The model card: one Markdown page on what a trained model is and how it does.
 
-It is written by every training run from what that run knows (data, metrics,
-slices, provenance) and the prose of the ``card`` section of the
+It is written by every training run from what that run knows (data, data
+contract, metrics, slices, feature importance, fairness audit, the promotion
+gate's decision, provenance) and the prose of the ``card`` section of the
 configuration (intended use, limitations), and logged with the run as
 ``model_card.md``. The prose describes the data file named by
 ``card.written_for``; a run on another file gets a card that says its prose is

@@ -180,8 +180,9 @@ def train(settings: Settings) -> TrainingResult:
     :mod:`~{{ cookiecutter.package_name }}.tracking.runs`) before
     anything is logged, so a tracking failure loses nothing. The new version
     is registered in every case; the champion alias moves to it only if it
-    beats the current champion, scored on the same test rows, and is of its
-    lineage.
+    passes the quality gate and beats the current champion of its lineage,
+    scored on the same test rows (see
+    :mod:`~{{ cookiecutter.package_name }}.workflows.promotion`).
 
     Raises
     ------
