@@ -13,7 +13,8 @@ import hashlib
 import logging
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -28,7 +29,7 @@ from ..model import TASK
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-    from numpy.typing import ArrayLike
+    from numpy.typing import ArrayLike, NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -94,21 +95,12 @@ def slice_metrics(
     AUC when a class is absent from it) is left out of its row.
     """
     records = []
-    for column in columns:
-        values = test.features[column].astype(object).fillna(MISSING_VALUE)
-        for value in sorted(values.unique(), key=str):
-            selected = (values == value).to_numpy()
-            with warnings.catch_warnings():
-                # Few rows per slice: scikit-learn warns about classes absent
-                # from one, yet the scores it returns remain well defined.
-                warnings.simplefilter("ignore", UserWarning)
-                scores = TASK.evaluation_metrics(
-                    model, test.features[selected], test.target[selected]
-                )
-            records.append(
-                {"column": column, "value": str(value), "rows": int(selected.sum())}
-                | scores
+    for described, selected in _slices(test, columns):
+        with _small_slices_scored():
+            scores = TASK.evaluation_metrics(
+                model, test.features[selected], test.target[selected]
             )
+        records.append(described | scores)
     return pd.DataFrame.from_records(records, columns=_slice_columns(records))
 
 
@@ -121,26 +113,39 @@ def slice_scores(
     ``rows``) with the primary metric alone, computed from predictions: what
     a model that is not at hand, such as the champion, scores on them.
     """
-    predicted = pd.Series(np.asarray(predictions), index=test.target.index)
+    predicted = np.asarray(predictions)
     records = []
+    for described, selected in _slices(test, columns):
+        with _small_slices_scored():
+            score = primary_score(test.target[selected], predicted[selected])
+        records.append(described | {TASK.PRIMARY_METRIC: score})
+    return pd.DataFrame.from_records(
+        records, columns=["column", "value", "rows", TASK.PRIMARY_METRIC]
+    )
+
+
+def _slices(
+    test: Dataset, columns: Sequence[str]
+) -> Iterator[tuple[dict[str, object], NDArray[np.bool_]]]:
+    """Yield each slice of ``test`` by ``columns``: its description and its rows."""
     for column in columns:
         values = test.features[column].astype(object).fillna(MISSING_VALUE)
         for value in sorted(values.unique(), key=str):
             selected = (values == value).to_numpy()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # as in slice_metrics
-                score = primary_score(test.target[selected], predicted[selected])
-            records.append(
-                {
-                    "column": column,
-                    "value": str(value),
-                    "rows": int(selected.sum()),
-                    TASK.PRIMARY_METRIC: score,
-                }
-            )
-    return pd.DataFrame.from_records(
-        records, columns=["column", "value", "rows", TASK.PRIMARY_METRIC]
-    )
+            rows = int(selected.sum())
+            yield {"column": column, "value": str(value), "rows": rows}, selected
+
+
+@contextmanager
+def _small_slices_scored() -> Iterator[None]:
+    """Silence scikit-learn's warnings about classes absent from a slice.
+
+    Slices hold few rows, so a class is often missing from one; the scores
+    scikit-learn returns remain well defined.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
 
 
 def _slice_columns(records: list[dict[str, object]]) -> list[str]:
