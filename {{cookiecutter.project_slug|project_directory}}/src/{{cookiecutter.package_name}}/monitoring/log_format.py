@@ -43,28 +43,29 @@ FILE_PREFIX = "predictions-"
 FILE_SUFFIX = ".parquet"
 
 
-def log_files(directory: Path) -> list[Path]:
+def log_files(directory: Path, prefix: str = FILE_PREFIX) -> list[Path]:
     """Return the complete log files in ``directory``, oldest first.
 
     Files are written under a hidden name and renamed when complete, so a
-    file being written is never listed.
+    file being written is never listed. ``prefix`` tells the prediction log's
+    files from those of another log written the same way (the shadow log's).
     """
-    return sorted(directory.glob(f"{FILE_PREFIX}*{FILE_SUFFIX}"))
+    return sorted(directory.glob(f"{prefix}*{FILE_SUFFIX}"))
 
 
-def log_file_name(stamp: str, process_id: int) -> str:
+def log_file_name(stamp: str, process_id: int, prefix: str = FILE_PREFIX) -> str:
     """Return the name of a log file started at ``stamp`` by process ``process_id``.
 
     ``stamp`` is a UTC time written so that names sort in time order, e.g.
     ``20261130T081500123456``; the process ID keeps the files of several
-    workers apart.
+    workers apart; ``prefix`` names the log, as in :func:`log_files`.
 
     Examples
     --------
     >>> log_file_name("20261130T081500123456", 42)
     'predictions-20261130T081500123456-42.parquet'
     """
-    return f"{FILE_PREFIX}{stamp}-{process_id}{FILE_SUFFIX}"
+    return f"{prefix}{stamp}-{process_id}{FILE_SUFFIX}"
 
 
 def read_log(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, first_line
+from .log_format import log_file_name, log_files
 
 REQUEST_ID = "request_id"
 """The request's ``X-Request-ID``, as in the prediction log."""
@@ -49,16 +50,11 @@ SHADOW_COLUMNS = (
 """The columns of every shadow log file, in order."""
 
 FILE_PREFIX = "shadow-"
-FILE_SUFFIX = ".parquet"
 
 
 def shadow_files(directory: Path) -> list[Path]:
-    """Return the complete shadow log files in ``directory``, oldest first.
-
-    Files are written under a hidden name and renamed when complete, so a
-    file being written is never listed.
-    """
-    return sorted(directory.glob(f"{FILE_PREFIX}*{FILE_SUFFIX}"))
+    """Return the complete shadow log files in ``directory``, oldest first."""
+    return log_files(directory, FILE_PREFIX)
 
 
 def shadow_file_name(stamp: str, process_id: int) -> str:
@@ -69,7 +65,7 @@ def shadow_file_name(stamp: str, process_id: int) -> str:
     >>> shadow_file_name("20261130T081500123456", 42)
     'shadow-20261130T081500123456-42.parquet'
     """
-    return f"{FILE_PREFIX}{stamp}-{process_id}{FILE_SUFFIX}"
+    return log_file_name(stamp, process_id, FILE_PREFIX)
 
 
 def predictions_agree(
