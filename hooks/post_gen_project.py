@@ -4,7 +4,8 @@ Each option value owns whole files (listed in ``OPTION_FILES``); the files of
 every value that was not chosen are deleted, so generated code never carries
 Jinja if-blocks for features the project does not have. The chosen task's
 files then take fixed names (``FIXED_NAMES``), so code imports them under one
-name whatever the task.
+name whatever the task. With ``dvc``, the demo data is put into the
+project's DVC cache, where ``dvc add`` would have put it.
 
 With ``init_git``, the dependencies are locked first, so that the first commit
 holds ``uv.lock`` and CI can install with ``--locked`` from the start: when
@@ -67,6 +68,17 @@ OPTION_FILES: dict[str, dict[str, list[str]]] = {
         "yes": [".dockerignore", "Dockerfile"],
         "no": [],
     },
+    "dvc": {
+        "no": [],
+        "yes": [
+            ".dvc",
+            ".dvcignore",
+            "data/penguins.csv.dvc",
+            "docs/dvc.md",
+            "dvc.yaml",
+            "tests/test_dvc.py",
+        ],
+    },
 }
 # Files of the chosen task that take a name shared by every task, so that code,
 # tests and docs import and cite them the same way, without Jinja:
@@ -84,6 +96,10 @@ LOCK_TIMEOUT = 120
 # Variables that would make ``uv lock`` check an existing lock instead of writing one.
 LOCK_BLOCKING_VARIABLES = ("UV_LOCKED", "UV_FROZEN")
 INITIAL_COMMIT_MESSAGE = "Initial commit from the ml-template"
+# The data file DVC versions in a project with ``dvc``, and where DVC 3 keeps
+# a file of a given MD5 in its cache: files/md5/<first 2 hex digits>/<the rest>.
+DVC_DATA_FILE = "data/penguins.csv"
+DVC_CACHE_FILES = ".dvc/cache/files/md5"
 
 
 def unselected_paths(answers: Mapping[str, Any]) -> Iterator[str]:
@@ -119,6 +135,36 @@ def move_to_fixed_names(project: Path, answers: Mapping[str, Any]) -> None:
     """Give the chosen task's files their fixed names."""
     for source, destination in fixed_name_moves(answers):
         (project / source).rename(project / destination)
+
+
+def dvc_recorded_md5(dvc_file: Path) -> str:
+    """Return the MD5 that a ``.dvc`` file records for its one output.
+
+    The file is the template's own, so a plain reading of its ``md5:`` line
+    suffices; no YAML parser is needed at render time.
+    """
+    for line in dvc_file.read_text(encoding="utf-8").splitlines():
+        key, _, value = line.strip().removeprefix("- ").partition(":")
+        if key == "md5":
+            return value.strip()
+    raise ValueError(f"{dvc_file} records no md5")
+
+
+def cache_dvc_data(project: Path) -> Path:
+    """Put the demo data into the project's DVC cache; return the cached file.
+
+    DVC then finds the file it versions in its cache, as if ``dvc add`` had
+    run: ``dvc status`` is clean and ``dvc push`` uploads it at once, without
+    DVC being installed at render time. Like DVC, the cached copy is made
+    read-only, so that no edit reaches it through a link.
+    """
+    data = project / DVC_DATA_FILE
+    md5 = dvc_recorded_md5(data.with_name(f"{data.name}.dvc"))
+    cached = project / DVC_CACHE_FILES / md5[:2] / md5[2:]
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(data, cached)
+    cached.chmod(0o444)
+    return cached
 
 
 def next_steps(answers: Mapping[str, Any]) -> str:
@@ -266,6 +312,8 @@ def main(answers_json: str) -> int:
     project = Path.cwd()
     remove_unselected(project, answers)
     move_to_fixed_names(project, answers)
+    if answers["dvc"] == "yes":
+        cache_dvc_data(project)
     if answers["init_git"] == "yes":
         print(lock_dependencies(project))
         print(init_repository(project))

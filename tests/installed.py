@@ -28,8 +28,8 @@ DEFAULT_COMBINATION = {
     "python_version": "3.11",
     "ci": "github",
 }
-# Both tasks, several licenses, every CI, and each installed Python up to the
-# newest this machine has (3.14 has no interpreter on it).
+# Both tasks, several licenses, every CI, DVC, and each installed Python up to
+# the newest this machine has (3.14 has no interpreter on it).
 COMBINATIONS = [
     pytest.param(DEFAULT_COMBINATION, id="classification-py3.11-github"),
     pytest.param(
@@ -38,8 +38,9 @@ COMBINATIONS = [
             "python_version": "3.12",
             "license": "Apache-2.0",
             "ci": "gitlab",
+            "dvc": "yes",
         },
-        id="regression-py3.12-gitlab",
+        id="regression-py3.12-gitlab-dvc",
     ),
     pytest.param(
         {

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -44,6 +46,7 @@ GOOD_ANSWERS = {
     "serving": "yes",
     "docker": "no",
     "ci": "github",
+    "dvc": "no",
     "init_git": "yes",
 }
 
@@ -323,6 +326,7 @@ BAD_ANSWERS = {
     "serving": "maybe",
     "docker": "podman",
     "ci": "jenkins",
+    "dvc": "maybe",
     "init_git": "true",
 }
 
@@ -417,10 +421,10 @@ def test_main_never_evaluates_answers(
 
 
 def test_unselected_paths() -> None:
-    features = {"serving": "yes", "docker": "yes", "package_name": "pkg"}
+    features = {"serving": "yes", "docker": "yes", "dvc": "yes", "package_name": "pkg"}
     classification = {"task": "classification", "ci": "none", **features}
     regression = {**classification, "task": "regression", "ci": "github"}
-    plain = {**classification, "serving": "no", "docker": "no"}
+    plain = {**classification, "serving": "no", "docker": "no", "dvc": "no"}
 
     assert list(post.unselected_paths(classification)) == [
         "src/pkg/model/regression.py",
@@ -447,6 +451,12 @@ def test_unselected_paths() -> None:
         "tests/test_shadow.py",
         ".dockerignore",
         "Dockerfile",
+        ".dvc",
+        ".dvcignore",
+        "data/penguins.csv.dvc",
+        "docs/dvc.md",
+        "dvc.yaml",
+        "tests/test_dvc.py",
     ]
 
 
@@ -496,12 +506,27 @@ TASK_TREE = [
     "tests/test_regression.py",
     "tests/test_features.py",
 ]
+# The files of the dvc option, which projects without it lose.
+DVC_TREE = [
+    ".dvc/config",
+    ".dvcignore",
+    "data/penguins.csv.dvc",
+    "docs/dvc.md",
+    "dvc.yaml",
+    "tests/test_dvc.py",
+]
 
 
 def test_remove_unselected_deletes_only_unchosen_files(tmp_path: Path) -> None:
     make_tree(tmp_path, TASK_TREE)
 
-    answers = {"task": "regression", "ci": "none", "serving": "yes", "docker": "yes"}
+    answers = {
+        "task": "regression",
+        "ci": "none",
+        "serving": "yes",
+        "docker": "yes",
+        "dvc": "yes",
+    }
     removed = post.remove_unselected(tmp_path, {**answers, "package_name": "pkg"})
 
     assert removed == [
@@ -573,7 +598,7 @@ def test_post_gen_main_prunes_working_directory(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    make_tree(tmp_path, TASK_TREE)
+    make_tree(tmp_path, [*TASK_TREE, *DVC_TREE])
     monkeypatch.chdir(tmp_path)
     answers = {**GOOD_ANSWERS, "package_name": "pkg", "init_git": "no", "docker": "yes"}
 
@@ -595,7 +620,7 @@ def test_post_gen_main_commits_the_pruned_project(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    make_tree(tmp_path, TASK_TREE)
+    make_tree(tmp_path, [*TASK_TREE, *DVC_TREE])
     monkeypatch.chdir(tmp_path)
     answers = {
         **GOOD_ANSWERS,
@@ -616,6 +641,67 @@ def test_post_gen_main_commits_the_pruned_project(
     assert set(git(tmp_path, "ls-files").stdout.splitlines()) == project_files
     assert "src/pkg/model/regression.py" not in project_files
     assert "src/pkg/model/task.py" in project_files
+
+
+# --- the DVC cache of a project with dvc ---------------------------------------
+
+
+def versioned_demo_data(project: Path) -> bytes:
+    """Copy the template's demo data and its ``.dvc`` file into ``project``."""
+    for relative in (post.DVC_DATA_FILE, f"{post.DVC_DATA_FILE}.dvc"):
+        destination = project / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PROJECT_TEMPLATE_DIR / relative, destination)
+    data_file: str = post.DVC_DATA_FILE
+    return (project / data_file).read_bytes()
+
+
+def test_the_dvc_file_records_the_md5_of_the_shipped_data() -> None:
+    data = PROJECT_TEMPLATE_DIR / post.DVC_DATA_FILE
+
+    recorded = post.dvc_recorded_md5(data.with_name(f"{data.name}.dvc"))
+
+    assert recorded == hashlib.md5(data.read_bytes(), usedforsecurity=False).hexdigest()
+
+
+def test_dvc_recorded_md5_without_md5_line(tmp_path: Path) -> None:
+    dvc_file = tmp_path / "x.dvc"
+    dvc_file.write_text("outs:\n- path: x\n", encoding="utf-8")
+
+    with pytest.raises(ValueError, match="records no md5"):
+        post.dvc_recorded_md5(dvc_file)
+
+
+def test_cache_dvc_data_puts_the_file_where_dvc_looks_for_it(tmp_path: Path) -> None:
+    data = versioned_demo_data(tmp_path)
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    cached = post.cache_dvc_data(tmp_path)
+
+    assert cached == tmp_path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    assert cached.read_bytes() == data
+    assert not cached.stat().st_mode & 0o222  # read-only, as DVC leaves it
+
+
+@pytest.mark.parametrize("dvc", ["yes", "no"])
+def test_post_gen_main_caches_the_data_only_with_dvc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dvc: str
+) -> None:
+    make_tree(tmp_path, [*TASK_TREE, *DVC_TREE])
+    versioned_demo_data(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    answers = {
+        **GOOD_ANSWERS,
+        "package_name": "pkg",
+        "init_git": "no",
+        "docker": "yes",
+        "dvc": dvc,
+    }
+
+    assert post.main(json.dumps(answers)) == 0
+
+    assert (tmp_path / ".dvc/cache").is_dir() == (dvc == "yes")
+    assert (tmp_path / "dvc.yaml").is_file() == (dvc == "yes")
 
 
 # --- git repository of a new project ------------------------------------------

@@ -46,7 +46,13 @@ post = load_hook("post_gen_project")
 
 # The newest Python the template supports (the last choice).
 NEWEST_MINOR = int(choices("python_version")[-1].split(".")[1])
-DEFAULT_FEATURES = {"serving": "yes", "docker": "no", "ci": "github", "init_git": "yes"}
+DEFAULT_FEATURES = {
+    "serving": "yes",
+    "docker": "no",
+    "ci": "github",
+    "dvc": "no",
+    "init_git": "yes",
+}
 
 
 def template_paths(package: str) -> set[str]:
@@ -80,8 +86,17 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         for path in template_paths(chosen["package_name"])
         if not any(path == gone or path.startswith(f"{gone}/") for gone in unselected)
     }
+    # With DVC, the hook puts the demo data into DVC's cache.
+    if chosen["dvc"] == "yes":
+        files.add(dvc_cached_data())
     # With a git repository, the hook locks the dependencies for the first commit.
     return files | {"uv.lock"} if chosen["init_git"] == "yes" else files
+
+
+def dvc_cached_data() -> str:
+    """Return where the hook caches the demo data: DVC's path for its MD5."""
+    md5 = post.dvc_recorded_md5(PROJECT_TEMPLATE_DIR / f"{post.DVC_DATA_FILE}.dvc")
+    return f"{post.DVC_CACHE_FILES}/{md5[:2]}/{md5[2:]}"
 
 
 # Independent of the hook's tables, so that a wrong table still fails a test:
@@ -126,6 +141,18 @@ FEATURE_FILES = {
         ],
         "gitlab": [".gitlab-ci.yml"],
         "none": [],
+    },
+    "dvc": {
+        "no": [],
+        "yes": [
+            ".dvc/cache/files/md5/a0/6a0210251465a86fb970018292304d",
+            ".dvc/config",
+            ".dvcignore",
+            "data/penguins.csv.dvc",
+            "docs/dvc.md",
+            "dvc.yaml",
+            "tests/test_dvc.py",
+        ],
     },
 }
 # ... and the estimator that the task module defines, under its fixed name.
@@ -272,7 +299,7 @@ MATRIX_PACKAGE = "penguin_predictor"
 CORE_CHOICES = ["python_version", "license", "task"]
 # ... each with one combination of these, counted through in mixed radix so
 # that every combination of the feature options is rendered at least once ...
-FEATURE_CHOICES = ["serving", "docker", "ci"]
+FEATURE_CHOICES = ["serving", "docker", "ci", "dvc"]
 # ... and without git: a repository makes the hook lock the dependencies, which
 # takes uv a resolution per render (the git tests below render with it).
 NO_GIT = {"init_git": "no"}
@@ -600,8 +627,14 @@ def test_longest_names_render_clean(
 GIT_COMBINATIONS = [
     pytest.param({}, id="defaults"),
     pytest.param(
-        {"task": "regression", "serving": "no", "docker": "yes", "ci": "gitlab"},
-        id="regression-docker-gitlab",
+        {
+            "task": "regression",
+            "serving": "no",
+            "docker": "yes",
+            "ci": "gitlab",
+            "dvc": "yes",
+        },
+        id="regression-docker-gitlab-dvc",
     ),
 ]
 CI_IDENTITY = ("CI Bot", "ci-bot@example.com")
@@ -630,15 +663,25 @@ def identity_from_environment_only(
 
 
 def assert_first_commit_holds_everything(project: BakedProject, uv: str) -> None:
-    """One commit on main holds every file, the lock included, and nothing else."""
+    """One commit on main holds every file, the lock included, and nothing else.
+
+    With DVC, the data and DVC's cached copy of it are the exceptions: git
+    ignores them, and the committed ``.dvc`` file records the data's version.
+    """
     log = project.run("git", "log", "--format=%s")
     branch = project.run("git", "branch", "--show-current")
     status = project.run("git", "status", "--porcelain", "--untracked-files=all")
     tracked = project.run("git", "ls-files")
+    versioned_by_dvc = (
+        {post.DVC_DATA_FILE, dvc_cached_data()}
+        if project.answers.get("dvc") == "yes"
+        else set()
+    )
     assert log.stdout.splitlines() == [post.INITIAL_COMMIT_MESSAGE]
     assert branch.stdout.strip() == "main"
     assert status.stdout == ""
-    assert set(tracked.stdout.splitlines()) == project.files()
+    assert set(tracked.stdout.splitlines()) == project.files() - versioned_by_dvc
+    assert versioned_by_dvc <= project.files()
     assert "uv.lock" in project.files()
     assert_expected_files(project)
     # The committed lock is the one pyproject.toml calls for.

@@ -56,14 +56,15 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(click|fairlearn|matplotlib|mlflow|np|numpy|optuna|pandas|pandera|pd"
-        r"|prometheus_client|pyarrow|pydantic|pydantic_core|pydantic_settings|scipy"
-        r"|sklearn|starlette)\..+",
+        r"|prometheus_client|pyarrow|pydantic|pydantic_core|pydantic_settings|pyspark"
+        r"|scipy|sklearn|starlette)\..+",
     ),
     # Autodoc cannot evaluate a signature naming a class imported for type
-    # checking only (matplotlib's Figure, kept out of model loading), so it
-    # shows that signature as written: leave its bare class names unlinked.
-    # It shows the arguments of a Callable as written too (Path).
-    (r"py:class", r"Figure|Path|Pipeline"),
+    # checking only (matplotlib's Figure, kept out of model loading; PySpark's
+    # classes, an optional extra), so it shows that signature as written:
+    # leave its bare class names unlinked. It shows the arguments of a
+    # Callable as written too (Path).
+    (r"py:class", r"Column|DataFrame|Figure|Path|Pipeline|SparkSession"),
 ]
 
 # Members that libraries add to the project's classes, with their docstrings.

@@ -63,6 +63,7 @@ def test_help_lists_the_commands() -> None:
         "monitor",
         "explain",
         "tune",
+        "check-data",
     ):
         assert command in result.output
 
@@ -80,6 +81,27 @@ def test_train_evaluate_predict(tmp_path: Path, env: dict[str, str]) -> None:
     assert "accuracy" in evaluated.stdout or "rmse" in evaluated.stdout
     assert predicted.exit_code == 0, predicted.output
     assert len(pd.read_csv(output)) == len(pd.read_csv(DEMO_DATA))
+
+
+def test_train_and_evaluate_write_reports_for_a_pipeline(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    reports = tmp_path / "reports"  # created by the commands
+
+    trained = invoke(["train", "--report-dir", str(reports / "train")], env)
+    evaluated = invoke(["evaluate", "--output", str(reports / "evaluation.json")], env)
+
+    assert trained.exit_code == 0, trained.output
+    assert evaluated.exit_code == 0, evaluated.output
+    training = json.loads((reports / "train" / "metrics.json").read_text("utf-8"))
+    version = trained.stdout.split("Registered version ")[1].split(";")[0]
+    assert training["model_version"] == int(version)
+    assert training["promoted"] in (0, 1)
+    holdout = pd.read_csv(reports / "train" / "holdout.csv")
+    assert list(holdout.columns) == ["actual", "predicted"]
+    evaluation = json.loads((reports / "evaluation.json").read_text("utf-8"))
+    for name, value in evaluation.items():
+        assert f"{name}: {value:.4f}" in evaluated.stdout
 
 
 def test_logging_levels_and_json_format(env: dict[str, str]) -> None:
@@ -222,6 +244,14 @@ def snapshot(directory: Path) -> dict[str, bytes]:
         ),
         (["model-card", "-o", "{tmp}/no/card.md"], "output directory does not exist"),
         (["--log-config", "{logconfig}", "evaluate"], "invalid log config"),
+        (
+            ["check-data", "-o", "{ownconfig}", "--config", "{ownconfig}"],
+            "is an input of this command",
+        ),
+        (["check-data", "-o", "{tmp}/sub"], "is a directory"),
+        (["check-data", "--config", "{config}"], "seed"),
+        (["evaluate", "--data", "{data}", "-o", "{symlink}"], "is an input"),
+        (["evaluate", "-o", "{empty}/metrics.json"], "output directory does not"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(
@@ -246,6 +276,7 @@ def test_bad_input_is_one_line_and_exit_1(
     [
         ["predict", "x.csv"],
         ["predict", "x.csv", "-o", "y.csv", "--chunk-size", "0"],
+        ["train", "--offline", "--report-dir", "reports"],
         ["nope"],
     ],
 )
@@ -335,6 +366,7 @@ def test_heavy_libraries_are_imported_only_when_needed(
         ["monitor"],
         ["explain"],
         ["tune"],
+        ["check-data"],
     ],
 )
 def test_mistyped_config_fails_before_any_ml_library_is_imported(

@@ -134,3 +134,68 @@ def test_run_records_provenance(
     assert inputs["training"].name == tracked_settings.data.path.name
     config = mlflow.artifacts.load_text(f"runs:/{trained.run_id}/config.yaml")
     assert yaml.safe_load(config)["data"]["target"] == tracked_settings.data.target
+
+
+# What ``md5sum`` prints for the table of ``versioned_data``.
+TABLE_MD5 = "e5ebd4c02cefbe7955977c67ada242b7"
+
+
+@pytest.fixture
+def versioned_data(tmp_path: Path) -> Path:
+    """A data file with the ``.dvc`` file that ``dvc add`` would write beside it."""
+    data = tmp_path / "table.csv"
+    data.write_bytes(b"a,b\n1,2\n")
+    provenance.dvc_file(data).write_text(
+        f"outs:\n- md5: {TABLE_MD5}\n  size: 8\n  hash: md5\n  path: table.csv\n",
+        encoding="utf-8",
+    )
+    return data
+
+
+def test_data_without_a_dvc_file_has_no_dvc_tags(tmp_path: Path) -> None:
+    data = tmp_path / "table.csv"
+    data.write_bytes(b"a,b\n1,2\n")
+
+    assert provenance.dvc_tags(data) == {}
+
+
+def test_data_versioned_by_dvc_is_tagged_with_its_md5(
+    versioned_data: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert provenance.dvc_tags(versioned_data) == {
+        "dvc.data.md5": TABLE_MD5,
+        "dvc.data.modified": "false",
+    }
+    assert caplog.records == []
+
+
+def test_data_changed_since_dvc_add_is_tagged_modified_with_a_warning(
+    versioned_data: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    versioned_data.write_bytes(b"a,b\n1,3\n")
+
+    tags = provenance.dvc_tags(versioned_data)
+
+    assert tags == {"dvc.data.md5": TABLE_MD5, "dvc.data.modified": "true"}
+    assert f"run `dvc add {versioned_data}`" in caplog.text
+
+
+def test_unreadable_dvc_file_is_tagged_none_with_a_warning(
+    versioned_data: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    provenance.dvc_file(versioned_data).write_text("outs: []\n", encoding="utf-8")
+
+    tags = provenance.dvc_tags(versioned_data)
+
+    assert tags == {"dvc.data.md5": "none", "dvc.data.modified": "unknown"}
+    assert "Cannot read the MD5" in caplog.text
+
+
+def test_run_records_the_dvc_version_of_its_data(
+    trained: TrainingResult, tracked_settings: Settings
+) -> None:
+    tags = MlflowClient().get_run(trained.run_id).data.tags
+    expected = provenance.dvc_tags(tracked_settings.data.path)
+
+    assert expected.items() <= tags.items()
+    assert provenance.dvc_file(tracked_settings.data.path).is_file() == bool(expected)

@@ -1,5 +1,6 @@
 """Training against a real (throwaway) MLflow store: logging, registry, gate."""
 
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,11 @@ from {{ cookiecutter.package_name }}.cli import cli
 from {{ cookiecutter.package_name }}.config import ENV_PREFIX, Settings
 from {{ cookiecutter.package_name }}.data import Split
 from {{ cookiecutter.package_name }}.data.contract import CONTRACT_FILE
-from {{ cookiecutter.package_name }}.errors import DataError, ModelError
+from {{ cookiecutter.package_name }}.errors import (
+    DataError,
+    ModelError,
+    ProjectError,
+)
 from {{ cookiecutter.package_name }}.evaluation import CARD_ARTIFACT
 from {{ cookiecutter.package_name }}.model import TASK, task
 from {{ cookiecutter.package_name }}.model.features import OutlierClipper
@@ -36,6 +41,9 @@ from {{ cookiecutter.package_name }}.tracking.registry import (
 )
 from {{ cookiecutter.package_name }}.workflows.evaluate import evaluate
 from {{ cookiecutter.package_name }}.workflows.predict import predict_frame
+from {{ cookiecutter.package_name }}.workflows.reports import (
+    write_training_report,
+)
 from {{ cookiecutter.package_name }}.workflows.train import (
     TrainingResult,
     evaluate_pipeline,
@@ -509,3 +517,33 @@ def test_train_reports_a_feature_that_does_not_help(
     assert any("'noise'" in line for line in failed.promotion.failures)
     metrics = MlflowClient().get_run(warned.run_id).data.metrics
     assert "importance/noise" in metrics
+
+
+def test_training_report_holds_metrics_version_and_held_out_predictions(
+    trained: TrainingResult, split: Split, tmp_path: Path
+) -> None:
+    directory = tmp_path / "reports" / "train"  # created on writing
+
+    metrics_path, holdout_path = write_training_report(directory, trained)
+
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    assert metrics == {
+        **trained.metrics,
+        "model_version": int(trained.model_version),
+        "promoted": 1,
+    }
+    holdout = pd.read_csv(holdout_path)
+    assert list(holdout.columns) == ["actual", "predicted"]
+    assert holdout["actual"].tolist() == split.test.target.tolist()
+    score = TASK.compute_metrics(holdout["actual"], holdout["predicted"])
+    assert score[TASK.PRIMARY_METRIC] == pytest.approx(trained.score)
+
+
+def test_training_report_into_a_file_fails_in_one_line(
+    trained: TrainingResult, tmp_path: Path
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("", encoding="utf-8")
+
+    with pytest.raises(ProjectError, match=f"cannot create directory {taken}"):
+        write_training_report(taken / "train", trained)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ import click
 
 from ..errors import TrackingError
 from ..files import check_output_path
+from .check_data import check_data, refuse_replacing_inputs
 from .explain import explain
 from .group import ProjectGroup
 from .options import chunk_size_option, config_option, format_option, model_option
@@ -62,6 +64,11 @@ def cli(verbose: int, quiet: int, log_config: Path | None, log_format: str) -> N
     # Progress bars of MLflow's artifact copies (with tqdm, which Optuna
     # brings) would interleave with the log lines, one per file logged.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # With the spark extra, pandera imports PySpark, which warns on every
+    # command that it does not fully support pandas 3.
+    warnings.filterwarnings(
+        "ignore", "PySpark does not yet fully support pandas", FutureWarning
+    )
     configure_logging(log_config, verbose - quiet, json_lines=log_format == "json")
 
 
@@ -73,11 +80,25 @@ def cli(verbose: int, quiet: int, log_config: Path | None, log_format: str) -> N
     help="Train and save the run without contacting the tracking server;"
     " log it later with upload.",
 )
-def train(config_path: Path, offline: bool) -> None:
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Also write the held-out metrics, version and promotion (metrics.json)"
+    " and the held-out predictions (holdout.csv) into DIR, e.g. for DVC.",
+)
+def train(config_path: Path, offline: bool, report_dir: Path | None) -> None:
     """Train on the configured data, log to MLflow and gate the champion alias."""
+    if offline and report_dir is not None:
+        raise click.UsageError("--report-dir needs a logged run: drop --offline")
     from ..config import load_config
 
     settings = load_config(config_path)
+    if report_dir is not None:
+        from ..workflows.reports import training_report_paths
+
+        for path in training_report_paths(report_dir):
+            refuse_replacing_inputs(path, config_path, settings.data.path)
     from ..workflows.train import train as train_model
     from ..workflows.train import train_offline
 
@@ -88,7 +109,13 @@ def train(config_path: Path, offline: bool) -> None:
             f" {{ cookiecutter.project_slug }} upload {saved.path}"
         )
         return
-    _report(train_model(settings))
+    result = train_model(settings)
+    _report(result)
+    if report_dir is not None:
+        from ..workflows.reports import write_training_report
+
+        for path in write_training_report(report_dir, result):
+            click.echo(f"Wrote {path}")
 
 
 @cli.command()
@@ -180,26 +207,62 @@ def _promotion_text(result: TrainingResult) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Labelled CSV/Parquet to score [default: the configured test split].",
 )
-def evaluate(config_path: Path, model_uri: str | None, data_path: Path | None) -> None:
+@click.option(
+    "--output",
+    "-o",
+    "output_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Also write the metrics to FILE as JSON, e.g. a DVC metrics file.",
+)
+def evaluate(
+    config_path: Path,
+    model_uri: str | None,
+    data_path: Path | None,
+    output_path: Path | None,
+) -> None:
     """Print the metrics of a model on labelled data."""
     from ..config import load_config
 
     settings = load_config(config_path)
+    if output_path is not None:
+        scored = data_path or settings.data.path
+        refuse_replacing_inputs(output_path, config_path, scored)
     from ..workflows.evaluate import evaluate as evaluate_model
 
     metrics = evaluate_model(settings, model_uri, data_path)
     for name, value in metrics.items():
         click.echo(f"{name}: {value:.4f}")
+    if output_path is not None:
+        from ..workflows.reports import write_json
+
+        write_json(output_path, metrics)
+        click.echo(f"Wrote {output_path}")
+
+
+def _spark_settings(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    """Return the ``--spark-conf KEY=VALUE`` options as a mapping."""
+    settings = {}
+    for value in values:
+        key, separator, setting = value.partition("=")
+        if not separator or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx, param)
+        settings[key.strip()] = setting
+    return settings
 
 
 @cli.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+# Text, not paths: for --engine spark they may be URIs (s3://...), whose "//"
+# a path would collapse.
+@click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option(
     "--output",
     "-o",
     "output_path",
     required=True,
-    type=click.Path(path_type=Path),
+    type=click.Path(),
     metavar="FILE",
     help="Where to write predictions (.csv or .parquet); never INPUT itself.",
 )
@@ -213,7 +276,67 @@ def evaluate(config_path: Path, model_uri: str | None, data_path: Path | None) -
     metavar="COLUMN",
     help="Input column copied to the output, e.g. an ID (repeatable).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["pandas", "spark"]),
+    default="pandas",
+    show_default=True,
+    help="pandas: here, in chunks; spark: on Spark, the output a directory"
+    " (needs the spark extra).",
+)
+@click.option(
+    "--master",
+    metavar="URL",
+    help="Spark master of --engine spark, e.g. spark://host:7077 [default: local[*]].",
+)
+@click.option(
+    "--spark-conf",
+    "spark_conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_spark_settings,
+    help="Spark setting of --engine spark (repeatable).",
+)
 def predict(
+    input_path: str,
+    output_path: str,
+    config_path: Path,
+    model_uri: str | None,
+    chunk_size: int,
+    keep_columns: tuple[str, ...],
+    engine: str,
+    master: str | None,
+    spark_conf: dict[str, str],
+) -> None:
+    """Predict every row of INPUT (CSV or Parquet) in chunks, with a progress bar.
+
+    With --engine spark, INPUT may also be a directory of files, or a table
+    on any file system Spark reads; the output is a directory of part files.
+    """
+    if engine == "spark":
+        _predict_with_spark(
+            input_path,
+            output_path,
+            config_path,
+            model_uri,
+            keep_columns,
+            master,
+            spark_conf,
+        )
+        return
+    if master is not None or spark_conf:
+        raise click.UsageError("--master and --spark-conf need --engine spark")
+    _predict_with_pandas(
+        Path(input_path),
+        Path(output_path),
+        config_path,
+        model_uri,
+        chunk_size,
+        keep_columns,
+    )
+
+
+def _predict_with_pandas(
     input_path: Path,
     output_path: Path,
     config_path: Path,
@@ -221,7 +344,6 @@ def predict(
     chunk_size: int,
     keep_columns: tuple[str, ...],
 ) -> None:
-    """Predict every row of INPUT (CSV or Parquet) in chunks, with a progress bar."""
     refuse_overwriting_inputs(output_path, input_path, config_path)
     from ..config import load_config
 
@@ -260,6 +382,41 @@ def predict(
             " warnings above); list every break with:"
             f" {{ cookiecutter.project_slug }} validate {input_path}"
         )
+
+
+def _predict_with_spark(
+    input_path: str,
+    output_path: str,
+    config_path: Path,
+    model_uri: str | None,
+    keep_columns: tuple[str, ...],
+    master: str | None,
+    spark_conf: dict[str, str],
+) -> None:
+    from ..workflows.spark import local_path
+
+    output_file = local_path(output_path)
+    # An existing directory can only be an earlier Spark output, which no
+    # input file can be; the workflow checks it against an input directory.
+    if output_file is not None and not output_file.is_dir():
+        local_input = local_path(input_path)
+        inputs = [config_path] if local_input is None else [local_input, config_path]
+        refuse_overwriting_inputs(output_file, *inputs)
+    from ..config import load_config
+
+    settings = load_config(config_path)
+    from ..workflows.spark import DEFAULT_MASTER, predict_with_spark
+
+    rows = predict_with_spark(
+        settings,
+        model_uri,
+        input_path,
+        output_path,
+        keep_columns=keep_columns,
+        master=master or DEFAULT_MASTER,
+        conf=spark_conf,
+    )
+    click.echo(f"Wrote {rows} predictions to {output_path}")
 
 
 @cli.command()
@@ -499,6 +656,7 @@ def versions_table(summaries: list[VersionSummary], first_metric: str) -> str:
 
 
 # Commands defined in modules of their own, as each has several helpers.
+cli.add_command(check_data)
 cli.add_command(explain)
 cli.add_command(tune)
 

@@ -5,11 +5,14 @@ run, so a model can be traced back to the commit, lock file, data file and
 configuration it came from. Training from a working tree with uncommitted
 changes is allowed, but tagged ``git.dirty=true``; outside a git repository,
 without git, or without a lock file, the tags say ``none`` instead of failing.
+When DVC versions the data file (a ``.dvc`` file lies beside it), the run also
+records the data version DVC knows and whether the file changed since.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import platform
 import shutil
 import subprocess
@@ -19,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import yaml
 from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 
 from .. import __version__
 from ..config import Settings
 from ..data import Dataset, Split
 from ..errors import hide_credentials
+
+logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 LOCK_FILE_NAME = "uv.lock"
@@ -40,6 +46,65 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: stream.read(_HASH_BLOCK_BYTES), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_md5(path: Path) -> str:
+    """Return the MD5 hex digest of the file at ``path``: how DVC 3 hashes a file."""
+    with path.open("rb") as stream:
+        digest = hashlib.file_digest(stream, lambda: hashlib.md5(usedforsecurity=False))
+    return digest.hexdigest()
+
+
+def dvc_file(data_path: Path) -> Path:
+    """Return the path of the ``.dvc`` file that versions ``data_path`` with DVC.
+
+    Examples
+    --------
+    >>> dvc_file(Path("data/penguins.csv")).as_posix()
+    'data/penguins.csv.dvc'
+    """
+    return data_path.with_name(f"{data_path.name}.dvc")
+
+
+# What reading a ``.dvc`` file that is not as DVC writes it can raise.
+UNREADABLE_DVC_FILE = (OSError, yaml.YAMLError, LookupError, TypeError)
+
+
+def recorded_md5(dvc_path: Path) -> str | None:
+    """Return the MD5 that the ``.dvc`` file at ``dvc_path`` records, if readable."""
+    try:
+        recorded = yaml.safe_load(dvc_path.read_text(encoding="utf-8"))
+        md5 = recorded["outs"][0]["md5"]
+    except UNREADABLE_DVC_FILE:
+        return None
+    return md5 if isinstance(md5, str) else None
+
+
+def dvc_tags(data_path: Path) -> dict[str, str]:
+    """Return the DVC version of the data file, if DVC versions it.
+
+    ``dvc.data.md5`` is the MD5 that ``data_path``'s ``.dvc`` file records
+    (``none`` if it cannot be read), and ``dvc.data.modified`` whether the
+    file no longer has that MD5: then a warning says to run ``dvc add``.
+    Without a ``.dvc`` file there are no tags.
+    """
+    dvc_path = dvc_file(data_path)
+    if not dvc_path.is_file():
+        return {}
+    recorded = recorded_md5(dvc_path)
+    if recorded is None:
+        logger.warning("Cannot read the MD5 of %s from %s", data_path, dvc_path)
+        return {"dvc.data.md5": MISSING, "dvc.data.modified": "unknown"}
+    modified = file_md5(data_path) != recorded
+    if modified:
+        logger.warning(
+            "%s changed since DVC versioned it (%s): run `dvc add %s` and commit"
+            " the .dvc file, or this run's data version cannot be found again",
+            data_path,
+            dvc_path,
+            data_path,
+        )
+    return {"dvc.data.md5": recorded, "dvc.data.modified": str(modified).lower()}
 
 
 def _git(directory: Path, *args: str) -> str | None:
@@ -147,6 +212,7 @@ def provenance_tags(settings: Settings) -> dict[str, str]:
         **lock_tags(project_root()),
         **environment_tags(),
         "data.sha256": file_sha256(settings.data.path),
+        **dvc_tags(settings.data.path),
         "seed": str(settings.seed),
     }
 

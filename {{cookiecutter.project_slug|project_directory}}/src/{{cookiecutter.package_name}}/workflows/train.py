@@ -60,6 +60,8 @@ class TrainingResult:
     model_version: str
     metrics: dict[str, float]
     promotion: Promotion
+    holdout_predictions: pd.DataFrame
+    """The held-out rows' true values (``actual``) and predictions (``predicted``)."""
 
     @property
     def promoted(self) -> bool:
@@ -81,6 +83,13 @@ def fit_pipeline(settings: Settings, train: Dataset) -> Pipeline:
     """Build the configured pipeline and fit it on ``train``."""
     logger.info("Fitting on %d rows", len(train.features))
     return build_pipeline(settings).fit(train.features, train.target)
+
+
+def holdout_predictions(pipeline: Pipeline, test: Dataset) -> pd.DataFrame:
+    """Return the true values of the held-out rows and ``pipeline``'s predictions."""
+    return pd.DataFrame(
+        {"actual": test.target.to_numpy(), "predicted": pipeline.predict(test.features)}
+    )
 
 
 def scoring_latency_ms(pipeline: Pipeline, rows: pd.DataFrame) -> float:
@@ -291,7 +300,8 @@ def publish(saved: runs.SavedRun, evaluation: Evaluation) -> TrainingResult:
             mlflow.log_text(card, CARD_ARTIFACT)
         runs.mark_logged(saved, run_id, version)
     runs.remove_logged_files(saved.path)
-    return TrainingResult(run_id, version, evaluation.metrics, promotion)
+    predictions = holdout_predictions(saved.pipeline, saved.split.test)
+    return TrainingResult(run_id, version, evaluation.metrics, promotion, predictions)
 
 
 def upload(settings: Settings, path: Path) -> TrainingResult:
