@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -178,3 +179,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def install_java() -> bool:
+    """Make sure ``java`` runs, installing Debian's JRE 17 where a test may: as root.
+
+    PySpark needs Java 17 or newer. CI starts from a fresh machine and runs as
+    root with apt-get; a developer without root installs a JDK once instead.
+    Returns whether ``java`` is on the PATH now.
+    """
+    if shutil.which("java") is not None:
+        return True
+    apt_get = shutil.which("apt-get")
+    if apt_get is None or os.geteuid() != 0:
+        return False
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["install", "-y", "-qq", "--no-install-recommends"]
+    for arguments in (["update", "-qq"], [*install, "openjdk-17-jre-headless"]):
+        subprocess.run(
+            [apt_get, *arguments], env=environment, capture_output=True, check=False
+        )
+    return shutil.which("java") is not None
