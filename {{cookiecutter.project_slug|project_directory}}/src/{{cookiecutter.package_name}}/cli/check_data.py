@@ -1,9 +1,7 @@
 """The ``check-data`` command: check the data as train does, and summarise it.
 
 This module imports only Click, so that the CLI's ``--help`` stays instant;
-the data is loaded when the command runs. It also holds the check that the
-report files of ``check-data``, ``train --report-dir`` and ``evaluate
---output`` share: their directory may be missing, it is created on writing.
+the data is loaded when the command runs.
 """
 
 from __future__ import annotations
@@ -12,8 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..files import check_output_path
-from .options import config_option
+from .options import config_option, refuse_replacing_inputs
 
 
 @click.command("check-data")
@@ -48,24 +45,3 @@ def check_data(config_path: Path, output_path: Path | None) -> None:
     if output_path is not None:
         write_json(output_path, summary)
         click.echo(f"Wrote {output_path}")
-
-
-def refuse_replacing_inputs(output_path: Path, *inputs: Path) -> None:
-    """Stop before any work if the report ``output_path`` would replace an input.
-
-    The inputs are ``inputs`` and the logging configuration given to the
-    group. A missing directory of ``output_path`` is no error: the report's
-    writer creates it.
-
-    Raises
-    ------
-    DataError
-        If ``output_path`` is a directory, or one of the inputs under any name.
-    """
-    if not output_path.parent.exists():
-        return
-    read = list(inputs)
-    log_config = click.get_current_context().find_root().params.get("log_config")
-    if log_config is not None:
-        read.append(log_config)
-    check_output_path(output_path, read)

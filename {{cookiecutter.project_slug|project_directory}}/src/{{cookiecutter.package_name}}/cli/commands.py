@@ -15,11 +15,17 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import TrackingError
-from ..files import check_output_path
-from .check_data import check_data, refuse_replacing_inputs
+from .check_data import check_data
 from .explain import explain
 from .group import ProjectGroup
-from .options import chunk_size_option, config_option, format_option, model_option
+from .options import (
+    chunk_size_option,
+    config_option,
+    format_option,
+    model_option,
+    refuse_overwriting_inputs,
+    refuse_replacing_inputs,
+)
 from .tune import tune
 
 if TYPE_CHECKING:
@@ -605,24 +611,6 @@ def monitor(
         )
     if result.alerts:
         raise click.exceptions.Exit(FINDINGS_EXIT_STATUS)
-
-
-def refuse_overwriting_inputs(output_path: Path, *inputs: Path) -> None:
-    """Stop before anything is read if ``output_path`` would replace an input.
-
-    The inputs are ``inputs`` and the logging configuration given to the group.
-
-    Raises
-    ------
-    DataError
-        If ``output_path`` is a directory, lies in a missing directory, or is
-        one of the inputs under any name.
-    """
-    read = list(inputs)
-    log_config = click.get_current_context().find_root().params.get("log_config")
-    if log_config is not None:
-        read.append(log_config)
-    check_output_path(output_path, read)
 
 
 def versions_table(summaries: list[VersionSummary], first_metric: str) -> str:

@@ -1,4 +1,4 @@
-"""Options that several commands share, defined once."""
+"""Options that several commands share, defined once, and their checks of outputs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
+from ..files import check_output_path
 
 CONFIG_ENVVAR = "{{ cookiecutter.package_name | upper }}_CONFIG"
 
@@ -63,3 +64,36 @@ format_option = click.option(
     help="text: one line per finding; json: one object with every finding.",
 )
 """``--format text|json``: how a command that checks data reports its findings."""
+
+
+def refuse_overwriting_inputs(output_path: Path, *inputs: Path) -> None:
+    """Stop before anything is read if ``output_path`` would replace an input.
+
+    The inputs are ``inputs`` and the logging configuration given to the group.
+
+    Raises
+    ------
+    DataError
+        If ``output_path`` is a directory, lies in a missing directory, or is
+        one of the inputs under any name.
+    """
+    read = list(inputs)
+    log_config = click.get_current_context().find_root().params.get("log_config")
+    if log_config is not None:
+        read.append(log_config)
+    check_output_path(output_path, read)
+
+
+def refuse_replacing_inputs(output_path: Path, *inputs: Path) -> None:
+    """Stop before any work if the report ``output_path`` would replace an input.
+
+    As :func:`refuse_overwriting_inputs`, except that a missing directory of
+    ``output_path`` is no error: the report's writer creates it.
+
+    Raises
+    ------
+    DataError
+        If ``output_path`` is a directory, or one of the inputs under any name.
+    """
+    if output_path.parent.exists():
+        refuse_overwriting_inputs(output_path, *inputs)
