@@ -1,24 +1,28 @@
-"""Benchmark the generated ``serve`` command against ``mlflow models serve``.
+"""Benchmark the generated ``serve`` command against ``mlflow models serve`` under load.
 
 Run from the repository root::
 
-    uv run python benchmarks/serving.py [--requests 1000] [--workdir DIR] [--keep]
+    uv run python benchmarks/serving.py [--seconds 10] [--workdir DIR] [--keep]
     uv run python benchmarks/serving.py --project DIR   # an already trained project
 
 It renders the template with the default answers, creates the environment,
 trains once (so the champion is registered in the project's ``mlflow.db``),
 then, side by side in one go on 127.0.0.1 with one worker each, serves that
 same model with the project's ``serve`` and with ``mlflow models serve
---env-manager local``, and sends the same single-row and 100-row
-``dataframe_split`` requests from the same client. In-process
-``pipeline.predict`` on the same rows is the ceiling. Standard library only
-(with ``_common.py``); see README.md.
+--env-manager local``, and loads each with Debian's ``hey`` sending the same
+single-row ``dataframe_split`` request from 1, 8, 32 and 64 concurrent
+clients. In-process ``pipeline.predict`` on the same row is the ceiling of
+one client. Standard library and ``hey`` only (with ``_common.py``); see
+README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
+import io
+import json
 import os
 import shutil
 import signal
@@ -38,6 +42,7 @@ from typing import Any
 from _common import (
     TRACKING_URI,
     StepError,
+    Target,
     champion_uri,
     check_output,
     child_environment,
@@ -51,13 +56,19 @@ from _common import (
     subdirectories,
     table,
     venv_bin,
+    write_targets,
 )
 
 CLIENT = Path(__file__).resolve().with_name("serving_client.py")
+HEY = "hey"
 STARTUP_TIMEOUT_S = 120
-SPEEDUP_TARGET = 4.0
-P99_TARGET_MS = 5.0
-SIZES = ("1", "100")
+CLIENTS = (1, 8, 32, 64)
+LOADED_CLIENTS = 32
+SPEEDUP_TARGET = 10.0
+P99_TARGET_MS = 50.0
+CEILING_SHARE_TARGET = 0.85
+WARM_UP_REQUESTS = 200
+CEILING_CALLS = 1000
 
 
 def prepare_project(workdir: Path, env: dict[str, str], uv: str) -> Path:
@@ -96,32 +107,60 @@ class Server:
 
 
 @dataclass(frozen=True)
-class Latency:
-    """Throughput, latency percentiles and answers for one payload size."""
+class Load:
+    """What ``hey`` measured at one number of concurrent clients."""
 
     per_s: float
     p50_ms: float
     p99_ms: float
-    predictions: list[Any]
+    failed: int
 
     @classmethod
-    def from_json(cls, figures: dict[str, Any], rate: str) -> Latency:
-        """Take the figures serving_client.py reported; ``rate`` names the rate."""
+    def from_csv(cls, text: str) -> Load:
+        """Summarise the per-request lines of ``hey -o csv``.
+
+        The rate counts the answered requests over the time from the first
+        request sent to the last answer received; failed counts non-2xx
+        answers and requests that got none.
+        """
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if not rows:
+            raise StepError("hey reported no request")
+        latencies = sorted(float(row["response-time"]) for row in rows)
+        ends = [float(row["offset"]) + float(row["response-time"]) for row in rows]
+        failed = sum(not row["status-code"].startswith("2") for row in rows)
         return cls(
-            figures[rate], figures["p50_ms"], figures["p99_ms"], figures["predictions"]
+            (len(rows) - failed) / max(ends),
+            1000 * latencies[len(latencies) // 2],
+            1000 * latencies[int(0.99 * (len(latencies) - 1))],
+            failed,
         )
 
     def cells(self) -> list[str]:
-        """Return the table cells: rate per second, p50 and p99 milliseconds."""
-        return [f"{self.per_s:,.0f}", f"{self.p50_ms:.2f}", f"{self.p99_ms:.2f}"]
+        """Return the table cells: requests/s, p50 and p99 ms, failures."""
+        return [
+            f"{self.per_s:,.0f}",
+            f"{self.p50_ms:.1f}",
+            f"{self.p99_ms:.1f}",
+            str(self.failed),
+        ]
 
 
 @dataclass(frozen=True)
 class Measured:
-    """Start-up time and per-size figures of one server."""
+    """Start-up time, answer and figures under load of one server."""
 
     startup_s: float
-    sizes: dict[str, Latency]
+    predictions: list[Any]
+    loads: dict[int, Load]
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """In-process ``pipeline.predict`` on the same row, one thread."""
+
+    per_s: float
+    predictions: list[Any]
 
 
 @dataclass(frozen=True)
@@ -130,8 +169,8 @@ class Bench:
 
     project: Path
     env: dict[str, str]
-    payloads: dict[str, str]
-    requests: int
+    payload: Path
+    seconds: int
     logs: Path
 
 
@@ -146,9 +185,6 @@ def servers(project: Path) -> list[Server]:
     return [
         Server(f"{project.name} serve", own, {}),
         Server("mlflow models serve", mlflow, {}),
-        Server(
-            "mlflow models serve, OMP_NUM_THREADS=1", mlflow, {"OMP_NUM_THREADS": "1"}
-        ),
     ]
 
 
@@ -183,10 +219,42 @@ def stop(process: subprocess.Popen[bytes], port: int) -> None:
         time.sleep(0.2)
 
 
+def hey(url: str, payload: Path, clients: int, *, seconds: int = 0) -> str:
+    """Load ``url`` with ``hey`` from ``clients`` clients; return its CSV lines.
+
+    With ``seconds`` 0, only :data:`WARM_UP_REQUESTS` requests are sent.
+    """
+    command = [HEY, "-c", str(clients), "-m", "POST", "-T", "application/json"]
+    command += ["-D", str(payload), "-o", "csv"]
+    if seconds:
+        command += ["-z", f"{seconds}s"]
+    else:
+        command += ["-n", str(max(WARM_UP_REQUESTS, clients))]
+    result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
+        [*command, url], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise StepError(f"hey failed: {result.stderr.strip()[:300]}")
+    return result.stdout
+
+
+def answer(port: int, payload: Path) -> list[Any]:
+    """Post ``payload`` once; return the predictions the server answered."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=payload.read_bytes(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310 (local http)
+        predictions: list[Any] = json.loads(response.read())["predictions"]
+        return predictions
+
+
 def measure(bench: Bench, server: Server) -> Measured:
-    """Start ``server`` on a free port, time both payloads with the client, stop it."""
+    """Start ``server`` on a free port, load it at each concurrency, stop it."""
     progress(f"{server.name}: start")
     port = free_port()
+    url = f"http://127.0.0.1:{port}/invocations"
     log = bench.logs / f"{log_name(server.name)}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
@@ -199,98 +267,115 @@ def measure(bench: Bench, server: Server) -> Measured:
         )
         try:
             startup_s = wait_until_ready(port, process)
-            sizes = {}
-            for size in SIZES:
-                progress(f"{server.name}: {bench.requests} requests of {size} row(s)")
-                arguments = (str(port), bench.payloads[size], str(bench.requests))
-                figures = helper(bench.project, bench.env, "client", *arguments)
-                sizes[size] = Latency.from_json(figures, "requests_per_s")
+            predictions = answer(port, bench.payload)
+            loads = {}
+            for clients in CLIENTS:
+                progress(f"{server.name}: {clients} client(s), {bench.seconds} s")
+                hey(url, bench.payload, clients)
+                figures = hey(url, bench.payload, clients, seconds=bench.seconds)
+                loads[clients] = Load.from_csv(figures)
         finally:
             stop(process, port)
-    return Measured(startup_s, sizes)
+    return Measured(startup_s, predictions, loads)
 
 
-def ceiling(bench: Bench) -> dict[str, Latency]:
-    """Time ``pipeline.predict`` in one process on every payload's rows."""
+def ceiling(bench: Bench) -> Ceiling:
+    """Time ``pipeline.predict`` in one process on the payload's row."""
     progress("in-process ceiling")
-    best = {}
-    for size in SIZES:
-        arguments = (bench.payloads[size], str(bench.requests))
-        figures = helper(bench.project, bench.env, "inprocess", *arguments)
-        best[size] = Latency.from_json(figures, "calls_per_s")
-    return best
+    arguments = (str(bench.payload), str(CEILING_CALLS))
+    figures = helper(bench.project, bench.env, "inprocess", *arguments)
+    return Ceiling(figures["calls_per_s"], figures["predictions"])
 
 
-def server_table(results: dict[str, Measured], best: dict[str, Latency]) -> str:
-    """Return the table of every server's figures, the in-process ceiling last."""
-    header = ["server (1 worker, 127.0.0.1)", "start s"]
-    for size in SIZES:
-        header += [f"{size}-row req/s", f"{size}-row p50 ms", f"{size}-row p99 ms"]
+def server_table(results: dict[str, Measured]) -> str:
+    """Return the table of every server's figures at each number of clients."""
+    header = ["server (1 worker, 127.0.0.1)", "clients", "req/s", "p50 ms"]
+    header += ["p99 ms", "non-2xx", "start s"]
     rows = []
     for name, measured in results.items():
-        row = [name, f"{measured.startup_s:.1f}"]
-        for size in SIZES:
-            row += measured.sizes[size].cells()
-        rows.append(row)
-    row = ["in-process pipeline.predict (ceiling)", "-"]
-    for size in SIZES:
-        row += best[size].cells()
-    rows.append(row)
+        for clients, load in measured.loads.items():
+            rows.append(
+                [name, str(clients), *load.cells(), f"{measured.startup_s:.1f}"]
+            )
     return table(header, rows)
 
 
-def target_lines(results: dict[str, Measured], best: dict[str, Latency]) -> list[str]:
-    """Return the speed-ups, the p99 target and the check of the predictions."""
-    own, mlflow = list(results.values())[:2]
-    lines = []
-    for size in SIZES:
-        speedup = own.sizes[size].per_s / mlflow.sizes[size].per_s
-        verdict = "ok" if speedup >= SPEEDUP_TARGET else "MISS"
-        lines.append(
-            f"{size}-row: serve / mlflow models serve = {speedup:.2f}x {verdict}"
-            f" (target >= {SPEEDUP_TARGET}x)"
-        )
-        share = own.sizes[size].per_s / best[size].per_s
-        lines.append(f"{size}-row: serve / in-process ceiling = {share:.2f}")
-    p99 = own.sizes["1"].p99_ms
-    verdict = "ok" if p99 <= P99_TARGET_MS else "MISS"
-    lines.append(
-        f"1-row p99 of serve: {p99:.2f} ms {verdict} (target <= {P99_TARGET_MS} ms)"
-    )
-    same = all(
-        measured.sizes[size].predictions
-        == own.sizes[size].predictions
-        == best[size].predictions
-        for measured in results.values()
-        for size in SIZES
-    )
-    lines.append(
-        "identical predictions from every server and in-process: "
-        + ("yes" if same else "NO")
-    )
-    return lines
+def verdict(passed: bool) -> str:
+    """Return ``ok`` or ``MISS``."""
+    return "ok" if passed else "MISS"
+
+
+def judged_targets(results: dict[str, Measured], best: Ceiling) -> list[Target]:
+    """Return each target with its figure, and the check of the predictions."""
+    own, mlflow = (measured.loads for measured in results.values())
+    loaded = own[LOADED_CLIENTS]
+    speedup = loaded.per_s / mlflow[LOADED_CLIENTS].per_s
+    share = own[1].per_s / best.per_s
+    same = all(m.predictions == best.predictions for m in results.values())
+    return [
+        Target(
+            f"serve / mlflow models serve, {LOADED_CLIENTS} clients (x)",
+            f"{speedup:.1f}",
+            f">= {SPEEDUP_TARGET:.0f}",
+            speedup >= SPEEDUP_TARGET,
+        ),
+        Target(
+            f"serve p99, {LOADED_CLIENTS} clients (ms)",
+            f"{loaded.p99_ms:.1f}",
+            f"< {P99_TARGET_MS:.0f}",
+            loaded.p99_ms < P99_TARGET_MS,
+        ),
+        Target(
+            "serve, 1 client / in-process calls/s (x)",
+            f"{share:.2f}",
+            f">= {CEILING_SHARE_TARGET}",
+            share >= CEILING_SHARE_TARGET,
+        ),
+        Target(
+            "identical predictions from every server and in-process",
+            "yes" if same else "no",
+            "yes",
+            same,
+        ),
+    ]
+
+
+def target_lines(targets: Sequence[Target], best: Ceiling) -> list[str]:
+    """Return the ceiling, then each target next to its figure."""
+    return [
+        f"in-process pipeline.predict on the same row: {best.per_s:,.0f} calls/s",
+        *(
+            f"{target.figure}: {target.value} {verdict(target.met)}"
+            f" (target {target.goal})"
+            for target in targets
+        ),
+    ]
 
 
 def report(
-    results: dict[str, Measured], best: dict[str, Latency], requests: int
+    results: dict[str, Measured],
+    best: Ceiling,
+    targets: Sequence[Target],
+    seconds: int,
 ) -> str:
-    """Return the printed report: one table, speed-ups and targets.
+    """Return the printed report: one table, then the targets.
 
     ``results`` holds the generated server first, ``mlflow models serve``
     second.
     """
     lines = [
-        server_table(results, best),
+        server_table(results),
         "",
-        f"requests per size and server: {requests} (after 50 warm-up)",
-        *target_lines(results, best),
+        f"hey: one single-row request per call, {seconds} s per row of the table"
+        f" (after {WARM_UP_REQUESTS} warm-up requests)",
+        *target_lines(targets, best),
     ]
     return "\n".join(lines)
 
 
 def benchmark(
-    project: Path, env: dict[str, str], workdir: Path, requests: int
-) -> tuple[dict[str, Measured], dict[str, Latency]]:
+    project: Path, env: dict[str, str], workdir: Path, seconds: int
+) -> tuple[dict[str, Measured], Ceiling]:
     """Measure every server in turn, then the in-process ceiling."""
     env = {
         **env,
@@ -299,8 +384,8 @@ def benchmark(
     }
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
-    payloads = helper(project, env, "payloads", str(workdir))
-    bench = Bench(project, env, payloads, requests, logs)
+    payload = Path(helper(project, env, "payload", str(workdir))["path"])
+    bench = Bench(project, env, payload, seconds, logs)
     results = {server.name: measure(bench, server) for server in servers(project)}
     return results, ceiling(bench)
 
@@ -308,10 +393,15 @@ def benchmark(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Return the command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument(
+        "--seconds", type=int, default=10, help="load time per server and clients"
+    )
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--project", type=Path, help="an already trained project")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--targets", type=Path, help="also write the judged targets to this JSON file"
+    )
     args = parser.parse_args(argv)
     if args.project and not (args.project / "config.yaml").is_file():
         parser.error(f"--project {args.project}: not a rendered project directory")
@@ -321,6 +411,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run every measurement, print the report."""
     args = parse_args(argv)
+    if shutil.which(HEY) is None:
+        print("error: hey not found; apt-get install hey", file=sys.stderr)
+        return 1
     env = child_environment()
     uv = find_uv()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="serving-bench-"))
@@ -330,14 +423,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             project = args.project.resolve()
         else:
             project = prepare_project(workdir, env, uv)
-        results, best = benchmark(project, env, workdir, args.requests)
+        results, best = benchmark(project, env, workdir, args.seconds)
     except StepError as error:
         print(f"error: {error}", file=sys.stderr)
         print(f"work directory kept: {workdir}", file=sys.stderr)
         return 1
     now = datetime.datetime.now(datetime.timezone.utc)
     print(machine_line("serving benchmark", now))
-    print(report(results, best, args.requests))
+    targets = judged_targets(results, best)
+    print(report(results, best, targets, args.seconds))
+    write_targets(args.targets, targets)
     if not args.keep and not args.project:
         shutil.rmtree(workdir)
     return 0

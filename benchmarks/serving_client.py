@@ -1,21 +1,18 @@
 """Helper of serving.py, run with the rendered project's own python.
 
-``payloads OUT_DIR``: write the single-row and 100-row ``dataframe_split``
-request bodies, drawn from the bundled demo data with the model's signature
-columns. ``inprocess PAYLOAD REPEATS``: time ``pipeline.predict`` on the
-payload's rows, model already loaded (the ceiling). ``client PORT PAYLOAD
-REPEATS``: send the payload REPEATS times over one keep-alive connection and
-report each request's latency. Every mode prints one JSON object.
+``payload OUT_DIR``: write the single-row ``dataframe_split`` request body,
+a row of the bundled demo data with the model's signature columns.
+``inprocess PAYLOAD REPEATS``: time ``pipeline.predict`` on the payload's
+row, model already loaded (the ceiling of one client). Every mode prints one
+JSON object.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import statistics
 import sys
 import time
-from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,30 +48,24 @@ def load(slug: str) -> PyFuncModel:
     return mlflow.pyfunc.load_model(MODEL_URI.format(slug=slug))
 
 
-def payloads(slug: str, out_dir: Path) -> dict[str, str]:
-    """Write one request body per size; return their paths."""
-    import pandas as pd  # noqa: PLC0415 (the client mode needs only the standard library)
+def payload(slug: str, out_dir: Path) -> dict[str, str]:
+    """Write the single-row request body; return its path."""
+    import pandas as pd  # noqa: PLC0415 (imported only where a mode needs it)
 
     model = load(slug)
     names = list(model.metadata.signature.inputs.input_names())
-    demo = pd.read_csv(DEMO_DATA)[names]
-    written = {}
-    for rows in (1, 100):
-        # Rows 3 and 8 of the demo data hold missing values: include one.
-        sample = demo.iloc[[3]] if rows == 1 else demo.sample(rows, random_state=7)
-        records = sample.astype(object).where(sample.notna(), None)
-        body = {
-            "dataframe_split": {"columns": names, "data": records.to_numpy().tolist()}
-        }
-        path = out_dir / f"payload_{rows}.json"
-        path.write_text(json.dumps(body), encoding="utf-8")
-        written[str(rows)] = str(path)
-    return written
+    # Row 3 of the demo data holds missing values.
+    sample = pd.read_csv(DEMO_DATA)[names].iloc[[3]]
+    records = sample.astype(object).where(sample.notna(), None)
+    body = {"dataframe_split": {"columns": names, "data": records.to_numpy().tolist()}}
+    path = out_dir / "payload_1.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return {"path": str(path)}
 
 
 def inprocess(slug: str, payload: Path, repeats: int) -> dict[str, object]:
     """Time ``pipeline.predict`` alone on the payload's rows, one thread."""
-    import pandas as pd  # noqa: PLC0415 (the client mode needs only the standard library)
+    import pandas as pd  # noqa: PLC0415 (imported only where a mode needs it)
     from threadpoolctl import threadpool_limits  # noqa: PLC0415 (likewise)
 
     model = load(slug)
@@ -98,38 +89,15 @@ def inprocess(slug: str, payload: Path, repeats: int) -> dict[str, object]:
     return summary("calls_per_s", latencies, pipeline.predict(df).tolist())
 
 
-def client(port: int, payload: Path, repeats: int) -> dict[str, object]:
-    """Send ``payload`` ``repeats`` times over one connection; latency percentiles."""
-    body = payload.read_bytes()
-    headers = {"Content-Type": "application/json"}
-    connection = http.client.HTTPConnection("127.0.0.1", port)
-    latencies = []
-    answer = b""
-    for index in range(WARM_UP + repeats):
-        start = time.perf_counter()
-        connection.request("POST", "/invocations", body, headers)
-        response = connection.getresponse()
-        answer = response.read()
-        elapsed = time.perf_counter() - start
-        if response.status != HTTPStatus.OK:
-            raise SystemExit(f"HTTP {response.status}: {answer[:300]!r}")
-        if index >= WARM_UP:
-            latencies.append(elapsed)
-    connection.close()
-    return summary("requests_per_s", latencies, json.loads(answer)["predictions"])
-
-
 def main(argv: list[str]) -> None:
     """Run one mode and print its JSON result."""
     slug = Path.cwd().name
     mode, *rest = argv
     result: dict[str, str] | dict[str, object]
-    if mode == "payloads":
-        result = payloads(slug, Path(rest[0]))
-    elif mode == "inprocess":
-        result = inprocess(slug, Path(rest[0]), int(rest[1]))
+    if mode == "payload":
+        result = payload(slug, Path(rest[0]))
     else:
-        result = client(int(rest[0]), Path(rest[1]), int(rest[2]))
+        result = inprocess(slug, Path(rest[0]), int(rest[1]))
     print(json.dumps(result))
 
 

@@ -57,6 +57,7 @@ OPTION_FILES: dict[str, dict[str, list[str]]] = {
             "docs/serving.md",
             "src/{package}/cli/serve.py",
             "src/{package}/serving",
+            "tests/test_batching.py",
             "tests/test_metrics.py",
             "tests/test_prediction_log.py",
             "tests/test_serving.py",

@@ -445,6 +445,7 @@ def test_unselected_paths() -> None:
         "docs/serving.md",
         "src/pkg/cli/serve.py",
         "src/pkg/serving",
+        "tests/test_batching.py",
         "tests/test_metrics.py",
         "tests/test_prediction_log.py",
         "tests/test_serving.py",

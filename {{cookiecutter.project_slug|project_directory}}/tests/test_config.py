@@ -210,6 +210,36 @@ def test_contract_policy_must_be_score_or_reject(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_serving_batches_by_default_and_is_set_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    assert settings.serving.max_batch_rows > 1
+    monkeypatch.setenv(f"{ENV_PREFIX}SERVING__MAX_BATCH_ROWS", "1")
+    monkeypatch.setenv(f"{ENV_PREFIX}SERVING__MAX_BATCH_WAIT_MS", "0")
+
+    serving = load_config(CONFIG_PATH).serving
+
+    assert (serving.max_batch_rows, serving.max_batch_wait_ms) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("MAX_BATCH_ROWS", "0", "serving.max_batch_rows: Input should be greater"),
+        ("MAX_BATCH_ROWS", "2.5", "serving.max_batch_rows: Input should be a valid"),
+        ("MAX_BATCH_WAIT_MS", "-1", "serving.max_batch_wait_ms: Input should be"),
+        ("MAX_BATCH_WAIT_MS", "1001", "serving.max_batch_wait_ms: Input should be"),
+    ],
+)
+def test_bad_serving_values_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch, key: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}SERVING__{key}", value)
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIG_PATH)
+
+
 def test_slice_columns_are_unset_in_the_shipped_config(settings: Settings) -> None:
     assert settings.evaluation.slice_columns is None
 

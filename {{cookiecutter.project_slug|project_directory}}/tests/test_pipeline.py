@@ -1,8 +1,11 @@
+import numpy as np
 import pandas as pd
+import pytest
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.data import Split
+from {{ cookiecutter.package_name }}.model import LeanPredictor
 from {{ cookiecutter.package_name }}.model.features import OutlierClipper
 from {{ cookiecutter.package_name }}.model.pipeline import build_pipeline
 
@@ -38,3 +41,19 @@ def test_unseen_category_does_not_break_prediction(
     rows[settings.data.categorical_features[0]] = "never seen before"
 
     assert len(fitted_pipeline.predict(rows)) == 3
+
+
+@pytest.mark.filterwarnings("error")
+def test_lean_predictions_equal_the_pipeline_s_without_warnings(
+    fitted_pipeline: Pipeline, demo_frame: pd.DataFrame
+) -> None:
+    features = demo_frame[list(fitted_pipeline.feature_names_in_)]
+    lean = LeanPredictor(fitted_pipeline)
+
+    assert lean.estimator is not fitted_pipeline
+    for df in (features, features.head(1)):
+        np.testing.assert_array_equal(lean.predict(df), fitted_pipeline.predict(df))
+    if hasattr(fitted_pipeline, "predict_proba"):
+        np.testing.assert_array_equal(
+            lean.predict_proba(features), fitted_pipeline.predict_proba(features)
+        )

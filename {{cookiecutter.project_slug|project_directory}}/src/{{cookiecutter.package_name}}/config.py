@@ -423,6 +423,24 @@ class MonitoringConfig(_Section):
     )
 
 
+class ServingConfig(_Section):
+    """How the scoring service groups concurrent requests into one model call."""
+
+    max_batch_rows: int = Field(
+        default=128,
+        ge=1,
+        description="Most rows scored in one model call; requests are never"
+        " split, so a larger request is scored alone. 1 turns batching off.",
+    )
+    max_batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="Longest wait, while the service is busy, for more requests"
+        " to join a batch; an idle service scores a request at once. 0: no wait.",
+    )
+
+
 class CardConfig(_Section):
     """The prose of the model card that the data cannot tell.
 
@@ -465,6 +483,7 @@ class Settings(BaseSettings):
     tuning: TuningConfig = TuningConfig()
     contract: ContractConfig = ContractConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    serving: ServingConfig = ServingConfig()
     card: CardConfig = CardConfig()
 
     @property

@@ -8,13 +8,16 @@ project was generated) is used everywhere through :data:`TASK`, typed by the
 from .contract import TASK, Task
 from .estimators import BoostedTreesEstimator
 from .features import OutlierClipper
+from .inference import LeanPredictor, checked_input
 from .pipeline import build_pipeline, build_preprocessor
 
 __all__ = [
     "TASK",
     "BoostedTreesEstimator",
+    "LeanPredictor",
     "OutlierClipper",
     "Task",
     "build_pipeline",
     "build_preprocessor",
+    "checked_input",
 ]

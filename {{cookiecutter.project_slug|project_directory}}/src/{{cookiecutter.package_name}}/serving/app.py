@@ -15,11 +15,13 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 import pandas as pd
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -32,11 +34,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .inputs import InvalidRequestError, parse_csv, parse_json
+from ..config import ServingConfig
+from .batching import MicroBatcher
+from .inputs import (
+    InvalidRequestError,
+    RequestColumns,
+    parse_csv,
+    parse_json_columns,
+)
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .model import ServedModel
 from .openapi import openapi_schema
-from .prediction_log import PredictionLog, ScoredRequest
+from .prediction_log import PredictionLog, ScoredRequests
 from .shadow import ShadowScorer
 
 logger = logging.getLogger(__name__)
@@ -84,6 +93,7 @@ def create_app(
     prediction_log: PredictionLog | None = None,
     on_break: BreakPolicy = "score",
     shadow: ShadowScorer | None = None,
+    serving: ServingConfig | None = None,
 ) -> Starlette:
     """Return the scoring application serving the already loaded ``model``.
 
@@ -105,6 +115,9 @@ def create_app(
         A challenger scoring each answered request in the background; the
         application starts it on startup, stops it on shutdown and serves
         its metrics. None: no challenger, and no shadow work per request.
+    serving : ServingConfig or None, default=None
+        How concurrent requests are batched into one model call; None: the
+        defaults of :class:`ServingConfig`.
     """
     metrics = ServiceMetrics(
         model, lambda: 0 if prediction_log is None else prediction_log.dropped_rows
@@ -119,6 +132,15 @@ def create_app(
         on_break=on_break,
         shadow=shadow,
     )
+    batching = serving or ServingConfig()
+    batcher = MicroBatcher(
+        service.score_batch,
+        max_rows=batching.max_batch_rows,
+        max_wait_ms=batching.max_batch_wait_ms,
+        observe_batch=metrics.observe_batch,
+    )
+    service.batcher = batcher
+    metrics.watch_queue(lambda: batcher.queued_requests)
     schema = orjson.dumps(openapi_schema())
     routes = [
         Route("/invocations", service.invocations, methods=["POST"]),
@@ -140,23 +162,30 @@ def create_app(
             Middleware(RequestIdMiddleware),
         ],
         exception_handlers={HTTPException: _http_error},
-        lifespan=_lifespan([prediction_log, shadow]),
+        lifespan=_lifespan(batcher, [prediction_log, shadow]),
     )
 
 
 def _lifespan(
+    batcher: MicroBatcher[ScoringRequest, bytes],
     workers: list[PredictionLog | ShadowScorer | None],
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Return the lifespan running the background ``workers`` while the app serves."""
+    """Return the lifespan running the batcher and background ``workers``.
+
+    The batcher stops first, scoring what is queued, so that the workers
+    still record those requests.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         running = [worker for worker in workers if worker is not None]
         for worker in running:
             worker.start()
+        batcher.start()
         try:
             yield
         finally:
+            await batcher.stop()
             for worker in running:
                 worker.stop()
 
@@ -212,8 +241,32 @@ class RequestIdMiddleware:
         await self._app(scope, receive, send_with_id)
 
 
+@dataclass(frozen=True)
+class ScoringRequest:
+    """A checked request waiting to be scored with others.
+
+    Attributes
+    ----------
+    columns : dict of str to numpy.ndarray
+        Its checked values, one array per input column, in order.
+    rows : int
+        How many rows it holds.
+    with_probabilities : bool
+        Whether the answer includes the probability of each class.
+    identifier : str
+        Its request ID.
+    """
+
+    columns: RequestColumns
+    rows: int
+    with_probabilities: bool
+    identifier: str
+
+
 class _ScoringService:
     """The route handlers, sharing one loaded model."""
+
+    batcher: MicroBatcher[ScoringRequest, bytes]
 
     def __init__(
         self,
@@ -245,61 +298,157 @@ class _ScoringService:
         return Response(self._metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def invocations(self, request: Request) -> Response:
-        identifier: str = request.state.request_id
         try:
             with_probabilities = self._wants_probabilities(request)
-            df = self._parse(request, await self._read_body(request))
+            columns = self._parse(request, await self._read_body(request))
         except InvalidRequestError as error:
             return error_response(error.status, str(error), error.error_code)
         except ClientDisconnect:
             return Response(status_code=400)
+        rows = len(next(iter(columns.values())))
+        checked = ScoringRequest(
+            columns, rows, with_probabilities, request.state.request_id
+        )
         try:
-            self._enforce_contract(df, identifier)
-            return JsonResponse(self._score(df, with_probabilities, identifier))
+            answer = await self.batcher.submit(checked)
         except InvalidRequestError as error:
             return error_response(error.status, str(error), error.error_code)
         except Exception:
             # A checked request that the model fails on is a bug: log it once.
-            logger.exception("Scoring %d rows failed", len(df))
+            logger.exception("Scoring %d rows failed", rows)
             return error_response(
                 500, "internal server error; see the server log", "INTERNAL_ERROR"
             )
+        return Response(answer, media_type=JSON_TYPE)
 
-    def _enforce_contract(self, df: pd.DataFrame, identifier: str) -> None:
+    def score_batch(
+        self, requests: Sequence[ScoringRequest]
+    ) -> list[bytes | InvalidRequestError]:
+        """Score ``requests`` in one model call; return each one's JSON answer.
+
+        A request whose rows the contract policy refuses gets its error
+        instead. Runs on the batcher's thread; raises if the model fails.
+        """
+        frame = _batch_frame(requests)
+        refused = self._refused(frame, requests)
+        accepted = [error is None for error in refused]
+        if not all(accepted):
+            frame = frame[np.repeat(accepted, _row_counts(requests))]
+            frame = frame.reset_index(drop=True)
+        scored = [request for request, ok in zip(requests, accepted, strict=True) if ok]
+        answers = iter(self._score(frame, scored) if scored else [])
+        return [error or next(answers) for error in refused]
+
+    def _refused(
+        self, frame: pd.DataFrame, requests: Sequence[ScoringRequest]
+    ) -> list[InvalidRequestError | None]:
+        """Return, for each request, the error refusing its rows, if any.
+
+        A batch that plainly holds to the contract is checked once; any
+        other is checked request by request, so that each break is counted,
+        logged and refused as if the request had come alone.
+        """
+        contract = self._model.contract
+        if contract is None or contract.plainly_holds(frame):
+            return [None] * len(requests)
+        if len(requests) == 1:
+            return [self._contract_error(frame, requests[0].identifier)]
+        bounds = np.cumsum([0, *_row_counts(requests)]).tolist()
+        return [
+            self._contract_error(
+                frame.iloc[start:end].reset_index(drop=True), request.identifier
+            )
+            for request, start, end in zip(
+                requests, bounds[:-1], bounds[1:], strict=True
+            )
+        ]
+
+    def _contract_error(
+        self, df: pd.DataFrame, identifier: str
+    ) -> InvalidRequestError | None:
         """Count the rows breaking the contract; refuse them if the policy says so.
 
         The null-rate rule is about whole tables, not single requests.
         """
-        if self._model.contract is None:
-            return
+        assert self._model.contract is not None  # noqa: S101 (checked by the caller)
         check = self._model.contract.check(df)
         if not check.breaks:
-            return
+            return None
         self._metrics.observe_breaks(check.breaks)
         rules = "; ".join(broken.describe() for broken in check.breaks)
         summary = f"{check.broken_rows} of {check.rows} rows break the data contract"
         if self._on_break == "reject" or check.hard_breaks:
-            raise InvalidRequestError(f"{summary}: {rules}")
+            return InvalidRequestError(f"{summary}: {rules}")
         logger.info("Request %s: %s, scored anyway: %s", identifier, summary, rules)
+        return None
 
     def _score(
-        self, df: pd.DataFrame, with_probabilities: bool, identifier: str
-    ) -> dict[str, Any]:
+        self, frame: pd.DataFrame, requests: Sequence[ScoringRequest]
+    ) -> list[bytes]:
+        """Score the rows of ``requests`` in ``frame``; return each one's JSON answer.
+
+        The batch goes to the prediction log as one entry, with the latency
+        of the call its requests shared; each request goes to the challenger
+        on its own.
+        """
         scored_at = datetime.now(UTC)
         started = time.perf_counter()
-        predictions = self._model.predict(df)
+        predictions = self._model.predict(frame)
         latency_ms = (time.perf_counter() - started) * 1000
-        answer: dict[str, Any] = {"predictions": predictions.tolist()}
-        if with_probabilities:
-            answer["probabilities"] = self._model.predict_proba(df)
+        probabilities = (
+            self._model.predict_proba(frame)
+            if any(request.with_probabilities for request in requests)
+            else []
+        )
         self._metrics.observe_predictions(predictions)
+        answers = []
+        start = 0
+        for request in requests:
+            end = start + request.rows
+            answer: dict[str, Any] = {"predictions": predictions[start:end].tolist()}
+            if request.with_probabilities:
+                answer["probabilities"] = probabilities[start:end]
+            answers.append(orjson.dumps(answer))
+            if self._shadow is not None:
+                self._shadow.submit(
+                    frame.iloc[start:end].reset_index(drop=True),
+                    predictions[start:end],
+                    request.identifier,
+                    scored_at,
+                )
+            start = end
         if self._log is not None:
-            self._log.record(
-                ScoredRequest(df, predictions, identifier, latency_ms, scored_at)
+            self._record(frame, predictions, requests, latency_ms, scored_at)
+        return answers
+
+    def _record(
+        self,
+        frame: pd.DataFrame,
+        predictions: np.ndarray[Any, Any],
+        requests: Sequence[ScoringRequest],
+        latency_ms: float,
+        scored_at: datetime,
+    ) -> None:
+        """Hand the rows of the requests that sampling keeps to the prediction log."""
+        assert self._log is not None  # noqa: S101 (checked by the caller)
+        kept = self._log.draw(len(requests))
+        if not any(kept):
+            return
+        if not all(kept):
+            rows = np.repeat(kept, _row_counts(requests))
+            frame = frame[rows].reset_index(drop=True)
+            predictions = predictions[rows]
+            requests = [r for r, keep in zip(requests, kept, strict=True) if keep]
+        self._log.record_drawn(
+            ScoredRequests(
+                frame,
+                predictions,
+                tuple(request.identifier for request in requests),
+                tuple(_row_counts(requests)),
+                latency_ms,
+                scored_at,
             )
-        if self._shadow is not None:
-            self._shadow.submit(df, predictions, identifier, scored_at)
-        return answer
+        )
 
     def _wants_probabilities(self, request: Request) -> bool:
         word = request.query_params.get("probabilities", "false").lower()
@@ -334,18 +483,37 @@ class _ScoringService:
             status=413,
         )
 
-    def _parse(self, request: Request, body: bytes) -> pd.DataFrame:
+    def _parse(self, request: Request, body: bytes) -> RequestColumns:
         media_type = request.headers.get("content-type", "").split(";")[0].strip()
         if media_type == JSON_TYPE:
-            return parse_json(body, self._model.columns)
+            return parse_json_columns(body, self._model.columns)
         if media_type == CSV_TYPE:
-            return parse_csv(body, self._model.columns)
+            df = parse_csv(body, self._model.columns)
+            return {str(name): df[name].to_numpy() for name in df.columns}
         raise InvalidRequestError(
             f"unsupported content type {media_type or '(none)'!r};"
             f" use {JSON_TYPE} or {CSV_TYPE}",
             "UNSUPPORTED_MEDIA_TYPE",
             status=415,
         )
+
+
+def _row_counts(requests: Sequence[ScoringRequest]) -> list[int]:
+    return [request.rows for request in requests]
+
+
+def _batch_frame(requests: Sequence[ScoringRequest]) -> pd.DataFrame:
+    """Return the rows of all ``requests``, in order, as one data frame."""
+    if len(requests) == 1:
+        return pd.DataFrame(requests[0].columns, copy=False)
+    names = requests[0].columns
+    return pd.DataFrame(
+        {
+            name: np.concatenate([request.columns[name] for request in requests])
+            for name in names
+        },
+        copy=False,
+    )
 
 
 async def _http_error(request: Request, error: Exception) -> Response:

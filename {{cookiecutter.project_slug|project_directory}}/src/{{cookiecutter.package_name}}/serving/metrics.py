@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -29,6 +35,8 @@ from .model import ServedModel
 
 OTHER_ROUTE = "other"
 """The route label of every path the service does not serve, to bound labels."""
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+"""Bucket bounds of the requests and rows scored in one model call."""
 PREDICTION_QUANTILES = np.linspace(0, 1, 11)
 """Bucket bounds of regression predictions, as quantiles of training predictions."""
 
@@ -71,6 +79,23 @@ class ServiceMetrics:
             ["column", "rule"],
             registry=self.registry,
         )
+        self._batch_requests = Histogram(
+            "batch_requests",
+            "Requests scored together in one model call.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=self.registry,
+        )
+        self._batch_rows = Histogram(
+            "batch_rows",
+            "Rows scored in one model call.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=self.registry,
+        )
+        self._queued = Gauge(
+            "queued_requests",
+            "Checked requests waiting for the model.",
+            registry=self.registry,
+        )
         self._observe_predictions = self._prediction_metric(model)
         self.registry.register(
             CallbackCounter(
@@ -110,6 +135,15 @@ class ServiceMetrics:
         """Count one answered request to ``route`` and its duration."""
         self._requests.labels(route, str(status)).inc()
         self._latency.labels(route).observe(seconds)
+
+    def observe_batch(self, requests: int, rows: int) -> None:
+        """Count one model call scoring ``rows`` rows of ``requests`` requests."""
+        self._batch_requests.observe(requests)
+        self._batch_rows.observe(rows)
+
+    def watch_queue(self, read: Callable[[], int]) -> None:
+        """Read the number of requests waiting for the model from ``read``."""
+        self._queued.set_function(read)
 
     def observe_predictions(self, predictions: np.ndarray[Any, Any]) -> None:
         """Count the scored rows and their predictions."""

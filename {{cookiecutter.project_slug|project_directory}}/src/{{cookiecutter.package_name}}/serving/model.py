@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from .. import __version__
 from ..config import Settings
 from ..data.contract import Contract
 from ..errors import ModelError, first_line
+from ..model.inference import LeanPredictor
 from ..monitoring.log_format import PREDICTION
 from ..tracking.artifacts import (
     load_configured_model,
@@ -48,6 +49,8 @@ class ServedModel:
     reference_predictions : numpy.ndarray or None
         The model's predictions for the reference sample of training rows,
         if the model was logged with one.
+    lean : LeanPredictor
+        The estimator's lean inference path, which requests take once checked.
     """
 
     estimator: Any
@@ -56,6 +59,12 @@ class ServedModel:
     model_version: str | None
     contract: Contract | None = None
     reference_predictions: np.ndarray[Any, Any] | None = None
+    lean: LeanPredictor = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Build the lean inference path of the estimator."""
+        # A frozen dataclass sets its derived fields through object.
+        object.__setattr__(self, "lean", LeanPredictor(self.estimator))
 
     @property
     def has_probabilities(self) -> bool:
@@ -70,14 +79,14 @@ class ServedModel:
 
     def predict(self, df: pd.DataFrame) -> np.ndarray[Any, Any]:
         """Return the prediction for each row of the checked data frame ``df``."""
-        return np.asarray(self.estimator.predict(df))
+        return self.lean.predict(df)
 
     def predict_proba(self, df: pd.DataFrame) -> list[dict[str, float]]:
         """Return, for each row of ``df``, the probability of each class by name."""
         classes = [str(label) for label in self.estimator.classes_]
         return [
             dict(zip(classes, row, strict=True))
-            for row in self.estimator.predict_proba(df).tolist()
+            for row in self.lean.predict_proba(df).tolist()
         ]
 
     def describe(self) -> dict[str, str | None]:

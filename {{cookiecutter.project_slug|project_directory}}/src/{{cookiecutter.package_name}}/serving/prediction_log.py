@@ -46,26 +46,33 @@ _STAMP_FORMAT = "%Y%m%dT%H%M%S%f"
 
 
 @dataclass(frozen=True)
-class ScoredRequest:
-    """One scored request, as the handler hands it over.
+class ScoredRequests:
+    """Requests scored in one model call, as the service hands them over.
+
+    One entry per model call rather than per request keeps the writer's
+    work, and the objects the garbage collector walks, small under load.
 
     Attributes
     ----------
     features : pandas.DataFrame
-        The checked input rows, in the model's column order.
+        The checked input rows of every request, in order, in the model's
+        column order.
     predictions : numpy.ndarray
         The model's answer for each row.
-    request_id : str
-        The request's ID, sent back in ``X-Request-ID``.
+    request_ids : tuple of str
+        Each request's ID, sent back in ``X-Request-ID``.
+    sizes : tuple of int
+        How many rows each request holds, in the same order.
     latency_ms : float
         Milliseconds the model took to score the rows.
     scored_at : datetime.datetime
-        When the request was scored (UTC).
+        When the requests were scored (UTC).
     """
 
     features: pd.DataFrame
     predictions: np.ndarray[Any, Any]
-    request_id: str
+    request_ids: tuple[str, ...]
+    sizes: tuple[int, ...]
     latency_ms: float
     scored_at: datetime
 
@@ -159,12 +166,27 @@ class ParquetLog(Generic[Entry]):
         self._thread.join(STOP_TIMEOUT_SECONDS)
         self._thread = None
 
+    def draw(self, requests: int) -> list[bool]:
+        """Draw, for each of ``requests`` requests, whether sampling records it."""
+        if self._thread is None:
+            return [False] * requests
+        rate = self.config.sample_rate
+        return [self._sampler.random() < rate for _ in range(requests)]
+
     def record(self, entry: Entry) -> None:
         """Queue ``entry`` for writing, unless sampling skips it; never waits.
 
         An entry that finds the queue full is dropped and its rows counted.
         """
-        if self._thread is None or self._sampler.random() >= self.config.sample_rate:
+        if self.draw(1)[0]:
+            self.record_drawn(entry)
+
+    def record_drawn(self, entry: Entry) -> None:
+        """Queue ``entry``, whose requests :meth:`draw` kept; never waits.
+
+        An entry that finds the queue full is dropped and its rows counted.
+        """
+        if self._thread is None:
             return
         try:
             self._queue.put_nowait(entry)
@@ -271,7 +293,7 @@ class ParquetLog(Generic[Entry]):
         )
 
 
-class PredictionLog(ParquetLog[ScoredRequest]):
+class PredictionLog(ParquetLog[ScoredRequests]):
     """Records scored requests in rotating Parquet files from a background thread.
 
     Parameters
@@ -315,7 +337,7 @@ def _size(path: Path) -> int:
 
 
 def log_rows(
-    requests: Sequence[ScoredRequest],
+    requests: Sequence[ScoredRequests],
     model: ServedModel,
     unwritten_columns: Sequence[str],
 ) -> pd.DataFrame:
@@ -329,22 +351,21 @@ def log_rows(
     """
     inputs = pd.concat([request.features for request in requests], ignore_index=True)
     inputs = inputs.drop(columns=[c for c in unwritten_columns if c in inputs])
-    sizes = [len(request.features) for request in requests]
+    ids = [identifier for request in requests for identifier in request.request_ids]
+    sizes = [size for request in requests for size in request.sizes]
+    entry_sizes = [len(request.features) for request in requests]
     predictions = np.concatenate([request.predictions for request in requests])
     records = {
         log_format.PREDICTION: logged_predictions(predictions, model.is_classifier),
         log_format.MODEL_VERSION: repeated_text(model.model_version, len(inputs)),
         log_format.MODEL_URI: repeated_text(model.uri, len(inputs)),
-        log_format.REQUEST_ID: pd.array(
-            np.repeat([request.request_id for request in requests], sizes),
-            dtype="string",
-        ),
+        log_format.REQUEST_ID: pd.array(np.repeat(ids, sizes), dtype="string"),
         log_format.ROW: np.concatenate([np.arange(size) for size in sizes]),
         log_format.LATENCY_MS: np.repeat(
-            [request.latency_ms for request in requests], sizes
+            [request.latency_ms for request in requests], entry_sizes
         ).astype("float64"),
         log_format.SCORED_AT: pd.DatetimeIndex(
-            np.repeat([request.scored_at for request in requests], sizes)
+            np.repeat([request.scored_at for request in requests], entry_sizes)
         ),
     }
     rows = inputs.assign(**records)
