@@ -1,8 +1,9 @@
-"""Helpers shared by the benchmark scripts ``run.py`` and ``serving.py``.
+"""Helpers shared by the benchmark scripts.
 
 A plain module, not a script: it renders the template, runs commands with the
 environment a rendered project needs, reads the JSON that the in-project
-helpers report and lays out the printed tables. Standard library only, like
+helpers report, lays out the printed tables and passes the judged targets on
+to ``performance.py``. Standard library only, like
 the scripts that import it. The helpers that run with a rendered project's
 python (``inprocess_predict.py``, ``serving_client.py``) do not import it:
 the first times its own imports, and both depend on nothing but the project.
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +155,25 @@ def machine_line(title: str, when: datetime.datetime) -> str:
     """Return ``title``, the time ``when`` (with its zone) and the machine."""
     stamp = when.strftime("%Y-%m-%d %H:%M %Z")
     return f"{title}, {stamp}, {os.cpu_count()} CPUs, {platform.platform()}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One goal a benchmark judged: the figure, its value, the goal, and the verdict."""
+
+    figure: str
+    value: str
+    goal: str
+    met: bool
+
+
+def write_targets(path: Path | None, targets: Sequence[Target]) -> None:
+    """Write ``targets`` to ``path`` as JSON, for ``performance.py``; None: nothing."""
+    if path is not None:
+        text = json.dumps([asdict(target) for target in targets], indent=2)
+        path.write_text(text + "\n", encoding="utf-8")
+
+
+def read_targets(path: Path) -> list[Target]:
+    """Read the targets a benchmark wrote with :func:`write_targets`."""
+    return [Target(**fields) for fields in json.loads(path.read_text("utf-8"))]
