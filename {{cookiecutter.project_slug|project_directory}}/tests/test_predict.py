@@ -16,6 +16,8 @@ from {{ cookiecutter.package_name }}.data import Split, count_rows
 from {{ cookiecutter.package_name }}.data.contract import Contract
 from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.tracking.artifacts import (
+    REQUIREMENTS_FILE,
+    download_model,
     load_model,
     model_contract,
     save_model,
@@ -23,6 +25,7 @@ from {{ cookiecutter.package_name }}.tracking.artifacts import (
 from {{ cookiecutter.package_name }}.workflows.predict import (
     PREDICTION_COLUMN,
     ContractPolicy,
+    contract_policy,
     predict_file,
 )
 
@@ -91,6 +94,63 @@ def test_chunk_size_does_not_change_predictions(
     pd.testing.assert_frame_equal(read_output(one_chunk), read_output(small_chunks))
     assert sum(seen) == count_rows(DEMO_DATA)
     assert max(seen) == 7
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_slices_scored_side_by_side_keep_the_order_of_rows(
+    tmp_path: Path,
+    model: PyFuncModel,
+    fitted_pipeline: Pipeline,
+    settings: Settings,
+    demo_frame: pd.DataFrame,
+    threads: int,
+) -> None:
+    source, output = tmp_path / "input.csv", tmp_path / "out.csv"
+    demo_frame.to_csv(source, index=False)
+    seen: list[int] = []
+
+    predict_file(
+        model, source, output, chunk_size=10, threads=threads, on_chunk=seen.append
+    )
+
+    expected = fitted_pipeline.predict(demo_frame[settings.data.features])
+    assert_same_predictions(read_output(output)[PREDICTION_COLUMN].to_numpy(), expected)
+    assert sum(seen) == len(demo_frame)
+    assert max(seen) == 10
+
+
+def mismatches(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.endswith(".tracking.artifacts")
+    ]
+
+
+def test_a_requirement_this_environment_breaks_is_logged(
+    tmp_path: Path,
+    fitted_pipeline: Pipeline,
+    split: Split,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "model"
+    save_model(fitted_pipeline, split.train.features, path)
+    requirements = path / REQUIREMENTS_FILE
+    pinned = requirements.read_text(encoding="utf-8")
+
+    caplog.clear()
+    load_model(str(path))
+    matched = mismatches(caplog)
+    requirements.write_text(
+        re.sub(r"^numpy==.*$", "numpy==0.0.1", pinned, flags=re.MULTILINE),
+        encoding="utf-8",
+    )
+    load_model(str(path))
+
+    assert matched == []
+    assert mismatches(caplog) == [
+        f"model {path} was logged with numpy==0.0.1; here it is {np.__version__}"
+    ]
 
 
 def test_kept_columns_are_copied(tmp_path: Path, model: PyFuncModel) -> None:
@@ -286,6 +346,18 @@ def test_a_rejecting_policy_writes_nothing(
         predict_file(model, source, output, chunk_size=7, policy=policy)
 
     assert leftovers(tmp_path) == ["wide.csv"]
+
+
+def test_the_downloaded_copy_gives_the_champions_contract(
+    tracked_settings: Settings, champion_uri: str
+) -> None:
+    model_dir = download_model(champion_uri)
+
+    policy = contract_policy(tracked_settings, None, model_dir)
+
+    assert model_dir.is_dir()
+    assert policy is not None
+    assert policy.contract == model_contract(champion_uri)
 
 
 def test_labelled_demo_rows_hold_the_champions_contract(

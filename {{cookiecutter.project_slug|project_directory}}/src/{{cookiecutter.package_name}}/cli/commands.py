@@ -283,6 +283,13 @@ def _spark_settings(
     help="Input column copied to the output, e.g. an ID (repeatable).",
 )
 @click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Slices of a chunk scored at once with --engine pandas, one thread each"
+    "  [default: one per CPU].",
+)
+@click.option(
     "--engine",
     type=click.Choice(["pandas", "spark"]),
     default="pandas",
@@ -310,6 +317,7 @@ def predict(
     model_uri: str | None,
     chunk_size: int,
     keep_columns: tuple[str, ...],
+    threads: int | None,
     engine: str,
     master: str | None,
     spark_conf: dict[str, str],
@@ -339,6 +347,7 @@ def predict(
         model_uri,
         chunk_size,
         keep_columns,
+        threads,
     )
 
 
@@ -349,20 +358,32 @@ def _predict_with_pandas(
     model_uri: str | None,
     chunk_size: int,
     keep_columns: tuple[str, ...],
+    threads: int | None,
 ) -> None:
     refuse_overwriting_inputs(output_path, input_path, config_path)
     from ..config import load_config
 
     settings = load_config(config_path)
     from ..data import count_rows, table_format
-    from ..tracking.artifacts import load_configured_model
-    from ..workflows.predict import contract_policy, predict_file, refuse_unwritten
+    from ..tracking.artifacts import download_model, load_model
+    from ..tracking.connection import connect
+    from ..tracking.registry import champion_uri
+    from ..workflows.predict import (
+        DEFAULT_THREADS,
+        contract_policy,
+        predict_file,
+        refuse_unwritten,
+    )
 
     # A bad output name or kept column fails before the slow model load.
     table_format(output_path)
     refuse_unwritten(keep_columns, settings.data.unwritten_columns)
-    model = load_configured_model(settings, model_uri)
-    policy = contract_policy(settings, model_uri)
+    connect(settings.tracking)
+    uri = model_uri or champion_uri(settings.tracking)
+    # One copy serves the model and its contract: the registry is asked once.
+    model_dir = download_model(uri)
+    model = load_model(uri, model_dir)
+    policy = contract_policy(settings, model_uri, model_dir)
     total = count_rows(input_path) if input_path.is_file() else 0
     with click.progressbar(
         length=total,
@@ -379,6 +400,7 @@ def _predict_with_pandas(
             unwritten=settings.data.unwritten_columns,
             policy=policy,
             on_chunk=bar.update,
+            threads=threads or DEFAULT_THREADS,
         )
     click.echo(f"Wrote {predicted.rows} predictions to {output_path}")
     check = predicted.contract_check

@@ -10,10 +10,11 @@ with, so that whoever loads the model has both.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,11 @@ from ..errors import ModelError, first_line
 from .connection import connect
 from .registry import champion_uri
 
+logger = logging.getLogger(__name__)
+
 MODEL_ARTIFACT_NAME = "model"
+# The pinned pip requirements MLflow writes into every model directory.
+REQUIREMENTS_FILE = "requirements.txt"
 # Distributions the logged model needs at load time, pinned to what trained it.
 MODEL_REQUIREMENTS = (
     "{{ cookiecutter.project_slug }}",
@@ -199,18 +204,66 @@ def save_model(
     mlflow.sklearn.save_model(pipeline, str(path), **options)
 
 
-def load_model(uri: str) -> PyFuncModel:
+def download_model(uri: str) -> Path:
+    """Return a local directory holding the model at ``uri`` (``uri`` if it is one).
+
+    Raises
+    ------
+    ModelError
+        If there is no model at ``uri`` or it cannot be copied here.
+    """
+    if Path(uri).is_dir():
+        return Path(uri)
+    try:
+        return Path(download_artifacts(artifact_uri=uri))
+    except (MlflowException, OSError) as error:
+        raise ModelError(f"cannot load model {uri!r}: {first_line(error)}") from error
+
+
+def load_model(uri: str, model_dir: Path | None = None) -> PyFuncModel:
     """Load the model at ``uri`` (``models:/name@alias``, ``runs:/...``, a path).
+
+    ``model_dir`` is a copy of it that :func:`download_model` made already.
 
     Raises
     ------
     ModelError
         If there is no model at ``uri`` or it cannot be loaded.
     """
+    local = download_model(uri) if model_dir is None else model_dir
+    warn_requirement_mismatches(local / REQUIREMENTS_FILE, uri)
     try:
-        return load_pyfunc(uri)
+        # MLflow's own check of the requirements maps every installed
+        # distribution to its modules first: a third of a second per load.
+        return load_pyfunc(str(local), suppress_warnings=True)
     except (MlflowException, OSError) as error:
         raise ModelError(f"cannot load model {uri!r}: {first_line(error)}") from error
+
+
+def warn_requirement_mismatches(requirements: Path, uri: str) -> None:
+    """Log a WARNING for each pinned requirement of the model this environment breaks.
+
+    Only ``name==version`` lines are checked, which is how models are logged
+    here (see :func:`pinned_requirements`); a missing file checks nothing.
+    """
+    if not requirements.is_file():
+        return
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        name, separator, pinned = line.strip().partition("==")
+        if not separator:
+            continue
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "not installed"
+        if installed != pinned:
+            logger.warning(
+                "model %s was logged with %s==%s; here it is %s",
+                uri,
+                name,
+                pinned,
+                installed,
+            )
 
 
 def load_configured_model(settings: Settings, model_uri: str | None) -> PyFuncModel:
@@ -260,15 +313,18 @@ def model_metadata(uri: str) -> dict[str, Any]:
     return dict(metadata or {})
 
 
-def _model_file(uri: str, key: str) -> Path | None:
+def _model_file(uri: str, key: str, model_dir: Path | None = None) -> Path | None:
     """Return a local copy of the file that metadata ``key`` names in the model.
 
-    ``None`` means the model has no such file: it was logged before the
-    project stored it.
+    ``model_dir``, a copy of the model already made, is read instead of
+    asking the registry again. ``None`` means the model has no such file: it
+    was logged before the project stored it.
     """
-    relative = model_metadata(uri).get(key)
+    relative = model_metadata(uri if model_dir is None else str(model_dir)).get(key)
     if relative is None:
         return None
+    if model_dir is not None:
+        return Path(model_dir, relative)
     if Path(uri).is_dir():
         return Path(uri, relative)
     try:
@@ -279,17 +335,18 @@ def _model_file(uri: str, key: str) -> Path | None:
         ) from error
 
 
-def model_contract(uri: str) -> Contract | None:
+def model_contract(uri: str, model_dir: Path | None = None) -> Contract | None:
     """Return the data contract stored with the model at ``uri``.
 
-    ``None`` means the model was logged before contracts were.
+    ``model_dir`` is a copy of the model that :func:`download_model` made
+    already. ``None`` means the model was logged before contracts were.
 
     Raises
     ------
     ModelError
         If there is no model at ``uri``, or its contract cannot be read.
     """
-    path = _model_file(uri, CONTRACT_KEY)
+    path = _model_file(uri, CONTRACT_KEY, model_dir)
     if path is None:
         return None
     return Contract.from_yaml(path.read_text(encoding="utf-8"), f"{uri} {path.name}")
