@@ -66,6 +66,7 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "pyspark": ("pyspark", "py4j"),
     "pytest": ("pytest", "_pytest"),
     "pytest-cov": ("pytest_cov",),
+    "pytest-xdist": ("xdist",),
     "pyyaml": ("yaml",),
     "requests": ("requests",),
     "ruff": ("ruff",),

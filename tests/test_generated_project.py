@@ -53,6 +53,14 @@ def test_own_tests_pass_with_the_coverage_gate(project: Project) -> None:
     assert "Required test coverage of 90" in completed.stdout
 
 
+def test_own_tracking_server_tests_pass_apart_from_make_test(project: Project) -> None:
+    completed = project.run("make", "test-server")
+
+    assert " passed" in completed.stdout
+    assert " failed" not in completed.stdout
+    assert " deselected" in completed.stdout
+
+
 def test_lint_is_clean(project: Project) -> None:
     completed = project.run("make", "lint")
 

@@ -123,8 +123,10 @@ FEATURE_FILES = {
             "src/{package}/cli/serve.py",
             "src/{package}/serving/__init__.py",
             "src/{package}/serving/app.py",
+            "src/{package}/serving/batching.py",
             "src/{package}/serving/prediction_log.py",
             "src/{package}/serving/shadow.py",
+            "tests/test_batching.py",
             "tests/test_metrics.py",
             "tests/test_prediction_log.py",
             "tests/test_serving.py",
@@ -770,6 +772,27 @@ def test_ci_tests_every_supported_python(renders: Renders) -> None:
             matrix = pipeline["test"]["parallel"]["matrix"]
             assert matrix == [{"PYTHON_VERSION": supported}]
             assert pipeline["variables"]["UV_LOCKED"] == "1"
+
+
+def test_server_tests_run_apart_from_make_test_but_in_check_and_ci(
+    renders: Renders,
+) -> None:
+    for rendered in renders.all():
+        makefile = rendered.read_text("Makefile").splitlines()
+        addopts = rendered.pyproject["tool"]["pytest"]["ini_options"]["addopts"]
+        check = next(line for line in makefile if line.startswith("check:"))
+        assert addopts[-2:] == ["-m", "not server and not spark"]
+        assert "\tuv run pytest -n auto --cov --cov-report=term-missing" in makefile
+        assert "\tuv run pytest -m server" in makefile
+        assert check.startswith("check: lock lint typecheck test test-server docs ")
+        if rendered.answers["ci"] == "github":
+            workflow = yaml.safe_load(rendered.read_text(".github/workflows/ci.yml"))
+            steps = workflow["jobs"]["test-server"]["steps"]
+            assert steps[-1] == {"run": "make test-server"}
+        elif rendered.answers["ci"] == "gitlab":
+            pipeline = yaml.safe_load(rendered.read_text(".gitlab-ci.yml"))
+            assert pipeline["test-server"]["script"][-1] == "make test-server"
+            assert pipeline["test-server"]["extends"] == ".on-changes"
 
 
 def test_scheduled_monitoring_runs_monitor_and_keeps_its_report(

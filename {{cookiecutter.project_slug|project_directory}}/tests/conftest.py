@@ -48,11 +48,22 @@ FINDINGS_EXIT_STATUS = 3
 """The documented exit status of validate and monitor when they find something."""
 OWN_TARGETS = {"classification": "Species Label", "regression": "Body Mass (g)"}
 """The target column of the made-up table for each task; the other is extra."""
+IMPORTANCE_REPEATS = 2
+"""Shuffles of each feature in the tests' training runs (the shipped config: 10).
+
+Permutation importance is the largest part of a training run on the demo
+data, and two shuffles already tell a feature that helps from noise.
+"""
+CHEAP_IMPORTANCE = {
+    f"{ENV_PREFIX}EVALUATION__IMPORTANCE_REPEATS": str(IMPORTANCE_REPEATS)
+}
+"""The environment giving the CLI the tests' :data:`IMPORTANCE_REPEATS`."""
 
 
 def cli_env(uri: str, saved_runs: Path, **overrides: str) -> dict[str, str]:
     """Environment pointing the CLI at ``uri``, saving runs under ``saved_runs``."""
     return {
+        **CHEAP_IMPORTANCE,
         f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
         f"{ENV_PREFIX}TRACKING__URI": uri,
         f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(saved_runs),
@@ -125,8 +136,11 @@ def with_tracking(
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    """The configuration shipped with the project."""
-    return load_config(CONFIG_PATH)
+    """The configuration shipped with the project, with :data:`IMPORTANCE_REPEATS`."""
+    shipped = load_config(CONFIG_PATH)
+    update = {"importance_repeats": IMPORTANCE_REPEATS}
+    evaluation = shipped.evaluation.model_copy(update=update)
+    return shipped.model_copy(update={"evaluation": evaluation})
 
 
 @pytest.fixture(autouse=True)
@@ -170,6 +184,7 @@ def train_on(tmp_path: Path) -> Callable[[Path], Result]:
 
     def run(data_path: Path) -> Result:
         env = {
+            **CHEAP_IMPORTANCE,
             f"{ENV_PREFIX}DATA__PATH": str(data_path),
             f"{ENV_PREFIX}TRACKING__URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
             f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tmp_path / "saved-runs"),

@@ -19,6 +19,7 @@ from {{ cookiecutter.package_name }}.config import (
 )
 
 from .conftest import (
+    CHEAP_IMPORTANCE,
     CONFIG_PATH,
     CONSOLE_SCRIPT,
     DEMO_DATA,
@@ -32,6 +33,7 @@ from .conftest import (
 def env(tracking_uri: str, champion_uri: str, tmp_path: Path) -> dict[str, str]:
     """Environment that points the CLI at the session's tracking store."""
     return {
+        **CHEAP_IMPORTANCE,
         f"{ENV_PREFIX}TRACKING__URI": tracking_uri,
         f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tmp_path / "saved-runs"),
         f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),

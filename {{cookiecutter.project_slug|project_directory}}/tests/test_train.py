@@ -51,7 +51,7 @@ from {{ cookiecutter.package_name }}.workflows.train import (
     train,
 )
 
-from .conftest import CONFIG_PATH, DEMO_DATA, with_tracking
+from .conftest import CHEAP_IMPORTANCE, CONFIG_PATH, DEMO_DATA, with_tracking
 
 SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
 GROUPS = ("female", "male")
@@ -421,6 +421,7 @@ def test_train_command_names_the_promotion_of_a_new_lineage(
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     tracking_config = lineage_settings.tracking
     env = {
+        **CHEAP_IMPORTANCE,
         f"{ENV_PREFIX}TRACKING__URI": str(tracking_config.uri),
         f"{ENV_PREFIX}TRACKING__REGISTERED_MODEL": tracking_config.registered_model,
         f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tracking_config.saved_runs),

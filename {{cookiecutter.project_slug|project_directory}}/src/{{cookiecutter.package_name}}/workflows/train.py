@@ -49,7 +49,8 @@ from .promotion import (
 logger = logging.getLogger(__name__)
 
 # One-row predictions timed at training, the baseline of monitor's latency check.
-LATENCY_SAMPLES = 50
+# The median of 25 stays within a few per cent of that of 50, at half the cost.
+LATENCY_SAMPLES = 25
 
 
 @dataclass(frozen=True)
