@@ -11,6 +11,7 @@ the first times its own imports, and both depend on nothing but the project.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -18,6 +19,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -177,3 +179,25 @@ def write_targets(path: Path | None, targets: Sequence[Target]) -> None:
 def read_targets(path: Path) -> list[Target]:
     """Read the targets a benchmark wrote with :func:`write_targets`."""
     return [Target(**fields) for fields in json.loads(path.read_text("utf-8"))]
+
+
+def add_targets_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--targets FILE``: the JSON file that ``performance.py`` reads."""
+    parser.add_argument(
+        "--targets", type=Path, help="also write the judged targets to this JSON file"
+    )
+
+
+def prepare_workdir(path: Path | None, prefix: str) -> tuple[Path, bool]:
+    """Return the work directory and whether it was created here.
+
+    ``None``: a new temporary directory named with ``prefix``. A given
+    directory must be empty or not exist yet.
+    """
+    if path is None:
+        return Path(tempfile.mkdtemp(prefix=prefix)), True
+    if path.exists() and any(path.iterdir()):
+        raise StepError(f"--workdir {path} must be empty or not exist")
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve(), created

@@ -23,7 +23,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,11 +32,13 @@ from _common import (
     LOG_TAIL_CHARS,
     StepError,
     Target,
+    add_targets_option,
     check_output,
     child_environment,
     find_uv,
     log_name,
     machine_line,
+    prepare_workdir,
     progress,
     render_command,
     rendered_project,
@@ -226,24 +227,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=1, help="fresh renders")
     parser.add_argument("--workdir", type=Path, help="empty or new directory")
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
-    parser.add_argument(
-        "--targets", type=Path, help="also write the judged targets to this JSON file"
-    )
+    add_targets_option(parser)
     options = parser.parse_args(argv)
     if options.repeats < 1:
         parser.error("need --repeats >= 1")
     return options
-
-
-def prepare_workdir(path: Path | None) -> tuple[Path, bool]:
-    """Return the work directory and whether this script created it."""
-    if path is None:
-        return Path(tempfile.mkdtemp(prefix="ml-template-inner-loop-")), True
-    if path.exists() and any(path.iterdir()):
-        raise StepError(f"--workdir {path} must be empty or not exist")
-    created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
-    return path.resolve(), created
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -256,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if shutil.which("make") is None:
             raise StepError("make not found on the PATH")
-        workdir, created = prepare_workdir(options.workdir)
+        workdir, created = prepare_workdir(options.workdir, "ml-template-inner-loop-")
         uv = find_uv()
         env = make_environment(uv)
         header = header_lines(uv, env, options.repeats)

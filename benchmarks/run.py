@@ -26,7 +26,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from _common import (
     TRACKING_URI,
     StepError,
     Target,
+    add_targets_option,
     champion_uri,
     check_output,
     child_environment,
@@ -44,6 +44,7 @@ from _common import (
     json_object,
     log_name,
     machine_line,
+    prepare_workdir,
     progress,
     render_command,
     rendered_project,
@@ -778,25 +779,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     parser.add_argument("--repeats", type=int, default=3, help="train/predict runs")
     parser.add_argument("--help-runs", type=int, default=15, help="start-up runs")
-    parser.add_argument(
-        "--targets", type=Path, help="also write the judged targets to this JSON file"
-    )
+    add_targets_option(parser)
     options = parser.parse_args(argv)
     options.small = options.rows // 10
     if options.rows < MIN_ROWS or options.repeats < 1 or options.help_runs < 1:
         parser.error(f"need --rows >= {MIN_ROWS}, --repeats >= 1 and --help-runs >= 1")
     return options
-
-
-def prepare_workdir(path: Path | None) -> tuple[Path, bool]:
-    """Return the work directory and whether this script created it."""
-    if path is None:
-        return Path(tempfile.mkdtemp(prefix="ml-template-bench-")), True
-    if path.exists() and any(path.iterdir()):
-        raise StepError(f"--workdir {path} must be empty or not exist")
-    created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
-    return path.resolve(), created
 
 
 def clean_up(workdir: Path, created: bool) -> None:
@@ -877,7 +865,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     options = parse_args(argv)
     try:
-        workdir, created = prepare_workdir(options.workdir)
+        workdir, created = prepare_workdir(options.workdir, "ml-template-bench-")
         ctx = Context(workdir, find_uv(), child_environment(), workdir / "logs")
         ctx.logs.mkdir()
         report = benchmark(ctx, options)

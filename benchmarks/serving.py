@@ -43,6 +43,7 @@ from _common import (
     TRACKING_URI,
     StepError,
     Target,
+    add_targets_option,
     champion_uri,
     check_output,
     child_environment,
@@ -399,9 +400,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--project", type=Path, help="an already trained project")
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument(
-        "--targets", type=Path, help="also write the judged targets to this JSON file"
-    )
+    add_targets_option(parser)
     args = parser.parse_args(argv)
     if args.project and not (args.project / "config.yaml").is_file():
         parser.error(f"--project {args.project}: not a rendered project directory")
