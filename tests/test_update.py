@@ -11,19 +11,21 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from helpers import (
+    CRUFT,
     PROJECT_TEMPLATE_NAME,
     TEMPLATE_DIR,
+    commit_all,
     copy_template_repository,
     copy_working_tree,
+    cruft_create,
+    run,
 )
 
-CRUFT = str(Path(sys.executable).with_name("cruft"))
 ANSWERS = {"project_name": "Old Project"}
 SLUG = "old-project"
 # The template before the generated package was regrouped into subpackages.
@@ -31,40 +33,6 @@ SLUG = "old-project"
 BEFORE_REGROUPING = "4812e04"
 DEFAULT_SLUG = "ml-project"
 CONFLICT_MARKERS = (b"<<<<<<<", b">>>>>>>")
-
-
-def run(*command: str, cwd: Path) -> str:
-    completed = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, check=False
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return completed.stdout
-
-
-def commit_all(repository: Path, message: str) -> str:
-    run("git", "add", "-A", cwd=repository)
-    run("git", "commit", "-q", "-m", message, cwd=repository)
-    return run("git", "rev-parse", "HEAD", cwd=repository).strip()
-
-
-def cruft_create(template: Path, output: Path, answers: dict[str, str]) -> Path:
-    """Create a git repository of a project from ``template`` in ``output``.
-
-    The test commits the project itself: the post-generation hook's
-    repository (``init_git``) would first lock the dependencies, seconds of
-    network that updating does not need.
-    """
-    output.mkdir()
-    context = json.dumps({**answers, "init_git": "no"})
-    run(
-        CRUFT, "create", "--no-input", "--output-dir", str(output),
-        "--extra-context", context, str(template),
-        cwd=output,
-    )  # fmt: skip
-    (project,) = output.iterdir()
-    run("git", "init", "-q", "-b", "main", cwd=project)
-    commit_all(project, "Initial commit, template answers included")
-    return project
 
 
 @pytest.fixture

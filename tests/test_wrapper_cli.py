@@ -38,7 +38,15 @@ TEMPLATE_SOURCES = [
     PROJECT_TEMPLATE_NAME,
 ]
 # The package's own files in the wheel, besides the template.
-PACKAGE_FILES = ["__init__.py", "cli.py", "py.typed"]
+PACKAGE_FILES = [
+    "__init__.py",
+    "cli.py",
+    "defaults.py",
+    "projects.py",
+    "py.typed",
+    "status.py",
+    "update.py",
+]
 # Repository directories that neither the sdist nor the wheel may contain.
 NOT_SHIPPED = ["tests", "benchmarks", "tools", ".ci", "build", ".venv"]
 
@@ -230,6 +238,25 @@ def test_malformed_answer_is_a_usage_error(output_dir: Path, argument: str) -> N
     assert "Traceback" not in result.output
     assert "KEY=VALUE" in result.stderr
     assert list(output_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("arguments", [["--help"], ["-h"]])
+def test_help_names_every_command(arguments: list[str]) -> None:
+    result = CliRunner().invoke(main, arguments, prog_name="ml-template")
+
+    assert result.exit_code == 0
+    assert "Usage: ml-template [COMMAND] [OPTIONS] [ARGS]..." in result.stdout
+    for command in ("create", "status", "update"):
+        assert f"\n  {command} " in result.stdout
+
+
+def test_rendering_is_the_default_command() -> None:
+    named = CliRunner().invoke(main, ["create", "--help"])
+    implicit = CliRunner().invoke(main, ["--no-input", "--help"])
+
+    assert named.exit_code == implicit.exit_code == 0
+    assert "--config-file FILE" in named.stdout
+    assert implicit.stdout == named.stdout
 
 
 def test_hook_exit_adds_no_message() -> None:
