@@ -283,8 +283,9 @@ def update(project: Path) -> None:
     """Update a project to the template's newest commit (cruft update).
 
     Applies what changed in the template since PATH was rendered or last
-    updated, following the branch or tag it recorded. Refuses a work tree with uncommitted changes. Lists the files left with
-    conflicts to resolve by hand, and then exits 1.
+    updated, following the branch or tag it recorded. Refuses a work tree
+    with uncommitted changes. Lists the files left with conflicts to resolve
+    by hand, and then exits 1.
     """
     try:
         linked = read_linked_project(project)
