@@ -49,7 +49,7 @@ OPTION_FILES: dict[str, dict[str, list[str]]] = {
     },
     "ci": {
         "github": [".github"],
-        "gitlab": [".gitlab-ci.yml"],
+        "gitlab": [".gitlab", ".gitlab-ci.yml"],
         "none": [],
     },
     "serving": {

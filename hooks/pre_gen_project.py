@@ -18,6 +18,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 SLUG_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PACKAGE_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
@@ -27,6 +28,19 @@ VERSION_PATTERN = re.compile(
     r"([1-9][0-9]*!)?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"
     r"((a|b|rc)(0|[1-9][0-9]*))?(\.post(0|[1-9][0-9]*))?(\.dev(0|[1-9][0-9]*))?"
 )
+# A code owner: a GitHub or GitLab handle (@user, @org/team, GitLab's nested
+# @group/subgroup/...) or an email address of an account.
+OWNER_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
+OWNER_HANDLE_PATTERN = re.compile(rf"@{OWNER_NAME}(?:/{OWNER_NAME})*")
+OWNER_EMAIL_PATTERN = re.compile(
+    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
+# The characters RFC 3986 allows in a URI: no spaces, double quotes or backticks.
+URI_PATTERN = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
+# Tracking stores MLflow accepts: a server, a Databricks workspace (also the
+# bare ``databricks``), or a SQLAlchemy database URI (``dialect+driver://``).
+SERVER_SCHEMES = frozenset({"http", "https", "databricks"})
+DATABASE_DIALECTS = frozenset({"sqlite", "postgresql", "mysql", "mssql"})
 # Longer names would make black and ruff wrap generated lines differently.
 MAX_NAME_LENGTH = 40
 MAX_TEXT_LENGTH = 1000
@@ -39,6 +53,7 @@ UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "black": ("black",),
     "click": ("click",),
+    "cruft": ("cruft",),
     "docutils": ("docutils",),
     "dvc": ("dvc",),
     "fairlearn": ("fairlearn",),
@@ -84,7 +99,9 @@ DEPENDENCY_IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "uvicorn": ("uvicorn",),
 }
 # Names that are not dependencies but would still confuse imports or tools.
-RESERVED_PACKAGE_NAMES = frozenset({"src", "test", "tests", "docs", "data"})
+RESERVED_PACKAGE_NAMES = frozenset(
+    {"src", "test", "tests", "docs", "data", "tools", "template_drift"}
+)
 
 
 class AnswerError(ValueError):
@@ -126,7 +143,7 @@ def shadowed_module(value: str) -> str | None:
         if value in import_names:
             return f"the dependency {distribution!r}"
     if value in RESERVED_PACKAGE_NAMES:
-        return "a project directory name"
+        return "a directory or module of the project"
     return None
 
 
@@ -166,6 +183,69 @@ def check_version(name: str, value: str) -> None:
         )
 
 
+def check_code_owners(name: str, value: str) -> None:
+    """Accept space-separated ``@user``, ``@org/team`` handles or email addresses."""
+    _single_line(name, value)
+    for owner in value.split(" "):
+        if not (
+            OWNER_HANDLE_PATTERN.fullmatch(owner)
+            or OWNER_EMAIL_PATTERN.fullmatch(owner)
+        ):
+            raise AnswerError(
+                f"{name} {owner!r} is not a code owner: give @user, @org/team or"
+                " name@domain.tld, separated by single spaces, e.g."
+                " '@example-org/ml-reviewers'"
+            )
+
+
+def is_tracking_store(uri: str) -> bool:
+    """Whether ``uri`` names a tracking store MLflow accepts.
+
+    Examples
+    --------
+    >>> [is_tracking_store(uri) for uri in ["sqlite:///mlflow.db", "ftp://x"]]
+    [True, False]
+    """
+    if uri == "databricks":
+        return True
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    # A lowercase scheme (urlsplit lowercases it), as MLflow expects, then //.
+    if not uri.startswith(f"{parts.scheme}://"):
+        return False
+    if parts.scheme in SERVER_SCHEMES:
+        return bool(parts.netloc)
+    dialect = parts.scheme.partition("+")[0]
+    return dialect in DATABASE_DIALECTS and bool(parts.netloc or parts.path.strip("/"))
+
+
+def check_tracking_uri(name: str, value: str) -> None:
+    """Accept the URI of a tracking store MLflow accepts, without credentials.
+
+    The value is never shown when it carries a user or a password.
+    """
+    _single_line(name, value)
+    if "@" in value.partition("://")[2].partition("/")[0]:
+        raise AnswerError(
+            f"{name} must not contain credentials (user:password@): they come from"
+            " MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or"
+            " MLFLOW_TRACKING_TOKEN) in the environment, never from files"
+        )
+    if not URI_PATTERN.fullmatch(value):
+        raise AnswerError(
+            f"{name} {value!r} is not a URI: use only the characters URIs allow,"
+            " with no spaces"
+        )
+    if not is_tracking_store(value):
+        raise AnswerError(
+            f"{name} {value!r} is not a tracking URI MLflow accepts: use"
+            " http(s)://host[:port], databricks, or a database such as"
+            " sqlite:///mlflow.db or postgresql://host/db"
+        )
+
+
 CHECKS: dict[str, Callable[[str, str], None]] = {
     "project_name": check_text,
     "project_slug": check_slug,
@@ -174,6 +254,8 @@ CHECKS: dict[str, Callable[[str, str], None]] = {
     "author_name": check_text,
     "author_email": check_email,
     "organization": check_text,
+    "code_owners": check_code_owners,
+    "tracking_uri": check_tracking_uri,
     "version": check_version,
 }
 

@@ -39,6 +39,8 @@ GOOD_ANSWERS = {
     "author_name": "Jane Doe",
     "author_email": "jane.doe@example.com",
     "organization": "Palmer Station Lab",
+    "code_owners": "@palmer-station-lab/ml-reviewers jane.doe@example.com",
+    "tracking_uri": "https://mlflow.palmer.example.com",
     "version": "0.1.0",
     "python_version": "3.11",
     "license": "MIT",
@@ -177,7 +179,7 @@ def test_check_package_rejects(value: str) -> None:
         ("json", "standard library"),
         ("sklearn", "'scikit-learn'"),
         ("yaml", "'pyyaml'"),
-        ("tests", "project directory"),
+        ("tests", "directory or module of the project"),
     ],
 )
 def test_check_package_says_why(value: str, reason: str) -> None:
@@ -189,7 +191,8 @@ def test_shadowed_module() -> None:
     assert pre.shadowed_module("penguin_predictor") is None
     assert pre.shadowed_module("json") == "the standard library module"
     assert pre.shadowed_module("sklearn") == "the dependency 'scikit-learn'"
-    assert pre.shadowed_module("tests") == "a project directory name"
+    assert pre.shadowed_module("tests") == "a directory or module of the project"
+    assert pre.shadowed_module("template_drift") == pre.shadowed_module("tests")
 
 
 def test_dependency_import_names_are_normalised_identifiers() -> None:
@@ -276,6 +279,111 @@ def test_check_version_rejects(value: str) -> None:
         pre.check_version("version", value)
 
 
+GOOD_CODE_OWNERS = [
+    "@jane",
+    "@palmer-station-lab/ml-reviewers",
+    "@group/subgroup/ml_team",
+    "@jane.doe",
+    "jane.doe@example.com",
+    "@palmer-station-lab/ml-reviewers @jane jane.doe+ml@sub.example.org",
+]
+BAD_CODE_OWNERS = [
+    pytest.param("", id="empty"),
+    pytest.param("nobody", id="no at sign"),
+    pytest.param("@", id="at sign only"),
+    pytest.param("@-jane", id="leading dash"),
+    pytest.param("@org/", id="empty team"),
+    pytest.param("@org//team", id="empty group"),
+    pytest.param("@jane,@joe", id="comma"),
+    pytest.param("@jane  @joe", id="two spaces"),
+    pytest.param(" @jane", id="leading space"),
+    pytest.param("@jane\t@joe", id="tab"),
+    pytest.param("@jane\n@joe", id="two lines"),
+    pytest.param("jane@example", id="email without tld"),
+    pytest.param("jane|doe@example.com", id="pipe in email"),
+    pytest.param("@jané", id="non-ascii handle"),
+]
+
+
+@pytest.mark.parametrize("value", GOOD_CODE_OWNERS)
+def test_check_code_owners_accepts(value: str) -> None:
+    assert pre.check_code_owners("code_owners", value) is None
+
+
+@pytest.mark.parametrize("value", BAD_CODE_OWNERS)
+def test_check_code_owners_rejects(value: str) -> None:
+    with pytest.raises(pre.AnswerError, match=names_field("code_owners")):
+        pre.check_code_owners("code_owners", value)
+
+
+def test_check_code_owners_names_the_bad_owner() -> None:
+    with pytest.raises(pre.AnswerError, match="'nobody' is not a code owner"):
+        pre.check_code_owners("code_owners", "@jane nobody")
+
+
+GOOD_TRACKING_URIS = [
+    "sqlite:///mlflow.db",
+    "sqlite:////var/lib/mlflow/mlflow.db",
+    "http://127.0.0.1:5000",
+    "https://mlflow.example.com",
+    "https://mlflow.example.com:8443/prefix",
+    "http://[::1]:5000",
+    "databricks",
+    "databricks://staging-profile",
+    "postgresql://db.example.com:5432/mlflow",
+    "postgresql+psycopg2://db.example.com/mlflow",
+    "mysql://db.example.com/mlflow",
+    "mssql+pyodbc://db.example.com/mlflow",
+]
+BAD_TRACKING_URIS = [
+    pytest.param("", id="empty"),
+    pytest.param("ftp://x", id="ftp"),
+    pytest.param("file:///tmp/mlruns", id="file store"),
+    pytest.param("mlruns", id="plain path"),
+    pytest.param("mlflow.example.com:5000", id="no scheme"),
+    pytest.param("http://", id="no host"),
+    pytest.param("http:mlflow.example.com", id="no slashes"),
+    pytest.param("HTTP://mlflow.example.com", id="uppercase scheme"),
+    pytest.param("sqlite://", id="in-memory sqlite"),
+    pytest.param("databricks://", id="no profile"),
+    pytest.param("http://[::1:5000", id="unclosed bracket"),
+    pytest.param("http://mlflow example.com", id="space"),
+    pytest.param('https://mlflow.example.com/"x"', id="double quote"),
+    pytest.param("https://mlflow.example.com/`x`", id="backtick"),
+    pytest.param("http://mlflow.example.com\n", id="newline"),
+    pytest.param("https://mlflöw.example.com", id="non-ascii"),
+]
+
+
+@pytest.mark.parametrize("value", GOOD_TRACKING_URIS)
+def test_check_tracking_uri_accepts(value: str) -> None:
+    assert pre.check_tracking_uri("tracking_uri", value) is None
+
+
+@pytest.mark.parametrize("value", BAD_TRACKING_URIS)
+def test_check_tracking_uri_rejects(value: str) -> None:
+    with pytest.raises(pre.AnswerError, match=names_field("tracking_uri")):
+        pre.check_tracking_uri("tracking_uri", value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://alice:s3cret@mlflow.example.com",
+        "https://s3cret@mlflow.example.com",
+        "postgresql://alice:s3cret@db.example.com/mlflow",
+    ],
+)
+def test_check_tracking_uri_refuses_credentials_without_showing_them(
+    value: str,
+) -> None:
+    with pytest.raises(pre.AnswerError, match=names_field("tracking_uri")) as error:
+        pre.check_tracking_uri("tracking_uri", value)
+
+    assert "s3cret" not in str(error.value)
+    assert "MLFLOW_TRACKING_PASSWORD" in str(error.value)
+
+
 def test_check_choice() -> None:
     allowed = ["MIT", "Apache-2.0"]
 
@@ -319,6 +427,8 @@ BAD_ANSWERS = {
     "author_name": "x" * (pre.MAX_TEXT_LENGTH + 1),
     "author_email": "not-an-email",
     "organization": "",
+    "code_owners": "nobody",
+    "tracking_uri": "ftp://mlflow.example.com",
     "version": "v1.0",
     "python_version": "3.9",
     "license": "GPL-3.0",
@@ -430,17 +540,20 @@ def test_unselected_paths() -> None:
         "src/pkg/model/regression.py",
         "tests/test_regression.py",
         ".github",
+        ".gitlab",
         ".gitlab-ci.yml",
     ]
     assert list(post.unselected_paths(regression)) == [
         "src/pkg/model/classification.py",
         "tests/test_classification.py",
+        ".gitlab",
         ".gitlab-ci.yml",
     ]
     assert list(post.unselected_paths(plain)) == [
         "src/pkg/model/regression.py",
         "tests/test_regression.py",
         ".github",
+        ".gitlab",
         ".gitlab-ci.yml",
         "docs/serving.md",
         "src/pkg/cli/serve.py",
@@ -498,6 +611,7 @@ def files_under(root: Path) -> set[str]:
 TASK_TREE = [
     ".github/workflows/ci.yml",
     ".github/dependabot.yml",
+    ".gitlab/merge_request_templates/Default.md",
     ".gitlab-ci.yml",
     "src/pkg/__init__.py",
     "src/pkg/model/__init__.py",
@@ -534,6 +648,7 @@ def test_remove_unselected_deletes_only_unchosen_files(tmp_path: Path) -> None:
         tmp_path / "src/pkg/model/classification.py",
         tmp_path / "tests/test_classification.py",
         tmp_path / ".github",
+        tmp_path / ".gitlab",
         tmp_path / ".gitlab-ci.yml",
     ]
     assert files_under(tmp_path) == {

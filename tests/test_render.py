@@ -114,6 +114,7 @@ CORE_FILES = [
     "src/{package}/logs.py",
     "src/{package}/model/task.py",
     "tests/test_task.py",
+    "tools/template_drift.py",
 ]
 # ... the files that each value of a feature option adds, and no other does ...
 FEATURE_FILES = {
@@ -137,11 +138,18 @@ FEATURE_FILES = {
     "docker": {"yes": [".dockerignore", "Dockerfile"], "no": []},
     "ci": {
         "github": [
+            ".github/CODEOWNERS",
             ".github/dependabot.yml",
+            ".github/pull_request_template.md",
             ".github/workflows/ci.yml",
             ".github/workflows/monitor.yml",
+            ".github/workflows/template-drift.yml",
         ],
-        "gitlab": [".gitlab-ci.yml"],
+        "gitlab": [
+            ".gitlab-ci.yml",
+            ".gitlab/CODEOWNERS",
+            ".gitlab/merge_request_templates/Default.md",
+        ],
         "none": [],
     },
     "dvc": {
@@ -474,6 +482,8 @@ BAD_ANSWERS = {
     "author_name": "x" * (pre.MAX_TEXT_LENGTH + 1),
     "author_email": "jane.doe@example",
     "organization": "",
+    "code_owners": "nobody",
+    "tracking_uri": "http://user:secret@mlflow.example.com",
     "version": "v1.0",
 }
 
@@ -720,7 +730,7 @@ def test_identity_from_the_environment_makes_the_first_commit(
 # --- CI configuration ---------------------------------------------------------
 
 
-GITHUB_WORKFLOWS = ("ci.yml", "monitor.yml")
+GITHUB_WORKFLOWS = ("ci.yml", "monitor.yml", "template-drift.yml")
 
 
 def ci_files(renders: Renders, relative: str) -> list[Path]:
