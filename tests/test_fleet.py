@@ -230,6 +230,22 @@ def test_status_says_whether_a_project_is_behind_its_template(
     )
 
 
+def test_status_finds_a_relative_template_path_from_the_project(
+    cli: Path, template: Path, project: Path, tmp_path: Path
+) -> None:
+    record = project / ".cruft.json"
+    state = json.loads(record.read_text(encoding="utf-8"))
+    state["template"] = os.path.relpath(template, project)
+    record.write_text(json.dumps(state), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    completed = run(cli, "status", project, cwd=elsewhere)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.startswith(f"{project}: up to date")
+
+
 def test_status_checks_the_recorded_answers_with_the_newest_template(
     cli: Path, template: Path, project: Path, tmp_path: Path
 ) -> None:

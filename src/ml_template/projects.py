@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cookiecutter.repository import is_repo_url
+
 CRUFT_FILE = ".cruft.json"
+# A cookiecutter abbreviation such as gh:org/name (a letter before the colon
+# tells it from a Windows drive).
+ABBREVIATION = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:[^/\\].*")
 # Seconds before a git command gives up, cloning a remote template included.
 GIT_TIMEOUT = 300
 
@@ -58,6 +64,17 @@ class LinkedProject:
     commit: str
     checkout: str | None
     answers: dict[str, Any]
+
+    def local_template(self) -> Path | None:
+        """Return the template's directory if it is recorded as a path, else ``None``.
+
+        cruft records the path it was given; a relative one is taken from
+        the project's directory, where cruft's commands are run.
+        """
+        abbreviated = ABBREVIATION.fullmatch(self.template) is not None
+        if is_repo_url(self.template) or abbreviated:
+            return None
+        return self.path / self.template
 
 
 def read_linked_project(project: Path) -> LinkedProject:

@@ -178,7 +178,9 @@ def render_failure(output: str) -> str:
 
 def project_status(project: LinkedProject, templates: TemplateCache) -> ProjectStatus:
     """Compare ``project`` with the newest commit of its template."""
-    head = templates.head(project.template, project.checkout)
+    local = project.local_template()
+    source = project.template if local is None else str(local.absolute())
+    head = templates.head(source, project.checkout)
     return ProjectStatus(
         project=project,
         head=head.commit,

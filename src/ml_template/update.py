@@ -58,6 +58,7 @@ def update_project(project: LinkedProject) -> list[str]:
     try:
         updated = cruft.update(
             project_dir=project.path,
+            template_path=project.local_template(),
             checkout=project.checkout,
             cookiecutter_input=False,
             skip_apply_ask=True,
