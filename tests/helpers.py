@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -174,6 +175,21 @@ def copy_template_repository(destination: Path) -> Path:
     ):
         subprocess.run(["git", *arguments], cwd=destination, check=True)
     return destination
+
+
+def run_captured(
+    command: Sequence[str | Path], cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` and capture its output as text, whatever its status."""
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
 
 
 def run(*command: str, cwd: Path) -> str:

@@ -24,27 +24,13 @@ from helpers import (
     commit_all,
     copy_template_repository,
     cruft_create,
+    run_captured,
 )
 from ml_template.cli import main
 
 SLUG = "fleet-member"
 ANSWERS = {"project_name": "Fleet Member"}
 README_HEADING = "## Organization defaults"
-
-
-def run(
-    *command: str | Path, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` and capture its output as text, whatever its status."""
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -133,16 +119,8 @@ def render(
     cli: Path, output: Path, env: dict[str, str], *arguments: str | Path
 ) -> Path:
     """Render with ``arguments`` and no prompts into ``output``; return the project."""
-    completed = run(
-        cli,
-        "--no-input",
-        "-o",
-        output,
-        "init_git=no",
-        *arguments,
-        cwd=output.parent,
-        env=env,
-    )
+    command = [cli, "--no-input", "-o", output, "init_git=no", *arguments]
+    completed = run_captured(command, output.parent, env)
     assert completed.returncode == 0, completed.stderr
     (project,) = output.iterdir()
     return project
@@ -215,10 +193,10 @@ def test_a_bad_defaults_file_is_one_line_and_writes_nothing(
 def test_status_says_whether_a_project_is_behind_its_template(
     cli: Path, template: Path, project: Path, tmp_path: Path
 ) -> None:
-    current = run(cli, "status", project, cwd=tmp_path)
+    current = run_captured([cli, "status", project], tmp_path)
     change_template(template, "CHANGELOG.md", "# Changes\n")
     newest = change_template(template, "CHANGELOG.md", "# Changes, again\n")
-    behind = run(cli, "status", project, cwd=tmp_path)
+    behind = run_captured([cli, "status", project], tmp_path)
 
     assert current.returncode == 0, current.stdout + current.stderr
     commit = recorded_commit(project)
@@ -240,7 +218,7 @@ def test_status_finds_a_relative_template_path_from_the_project(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
-    completed = run(cli, "status", project, cwd=elsewhere)
+    completed = run_captured([cli, "status", project], elsewhere)
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.startswith(f"{project}: up to date")
@@ -254,7 +232,7 @@ def test_status_checks_the_recorded_answers_with_the_newest_template(
     (template / "cookiecutter.json").write_text(json.dumps(options), encoding="utf-8")
     commit_all(template, "template: regression only")
 
-    completed = run(cli, "status", project, cwd=tmp_path)
+    completed = run_captured([cli, "status", project], tmp_path)
 
     assert completed.returncode == 1
     assert "its answers fail the template's checks" in completed.stdout
@@ -268,7 +246,7 @@ def test_status_reports_unlinked_and_unreachable_projects(
     unlinked.mkdir()
     template.rename(tmp_path / "moved")
 
-    completed = run(cli, "status", project, unlinked, cwd=tmp_path)
+    completed = run_captured([cli, "status", project, unlinked], tmp_path)
 
     assert completed.returncode == 1
     lines = completed.stdout.splitlines()
@@ -289,7 +267,7 @@ def test_update_refuses_a_dirty_work_tree_and_changes_nothing(
     readme.write_text(readme.read_text(encoding="utf-8") + "\nWork in progress.\n")
     before = tree(project)
 
-    completed = run(cli, "update", project, cwd=tmp_path)
+    completed = run_captured([cli, "update", project], tmp_path)
 
     assert "uncommitted changes (1 path)" in one_error_line(completed)
     assert completed.stdout == ""
@@ -302,7 +280,7 @@ def test_update_brings_the_template_change(
     old = recorded_commit(project)
     new = change_template(template, "CHANGELOG.md", "# Changes\n")
 
-    completed = run(cli, "update", project, cwd=tmp_path)
+    completed = run_captured([cli, "update", project], tmp_path)
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert (project / "CHANGELOG.md").read_text(encoding="utf-8") == "# Changes\n"
@@ -323,7 +301,7 @@ def test_update_lists_the_files_left_with_conflicts(
         template, "README.md", "# The template's new title\n" + template_body
     )
 
-    completed = run(cli, "update", project, cwd=tmp_path)
+    completed = run_captured([cli, "update", project], tmp_path)
 
     assert completed.returncode == 1
     listing = completed.stdout.split("Resolve the conflicts in these files by hand")[1]

@@ -25,7 +25,7 @@ from cookiecutter.exceptions import FailedHookException, OutputDirExistsExceptio
 from uv import find_uv_bin
 
 import ml_template
-from helpers import PROJECT_TEMPLATE_NAME, TEMPLATE_DIR
+from helpers import PROJECT_TEMPLATE_NAME, TEMPLATE_DIR, run_captured
 from ml_template.cli import error_message, main
 
 PROJECT = "ml-project"
@@ -58,26 +58,11 @@ def script(name: str, scripts_dir: Path) -> Path:
     return Path(found)
 
 
-def run(
-    command: list[str | Path], cwd: Path, env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` and capture its output as text, whatever its status."""
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-
-
 def run_ok(
     command: list[str | Path], cwd: Path, env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
     """Run ``command``; fail the test with its output unless it succeeds."""
-    completed = run(command, cwd, env)
+    completed = run_captured(command, cwd, env)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return completed
 
@@ -155,7 +140,7 @@ def rendered(
         "license=BSD-3-Clause",
         "init_git=no",
     ]
-    completed = run([cli, "--no-input", "-o", output, *answers], output, env)
+    completed = run_captured([cli, "--no-input", "-o", output, *answers], output, env)
     return output, completed
 
 
@@ -180,7 +165,7 @@ def test_existing_project_is_one_line(
 ) -> None:
     output, _ = rendered
     answers = ["project_name=Churn Model"]
-    completed = run([cli, "--no-input", "-o", output, *answers], output, env)
+    completed = run_captured([cli, "--no-input", "-o", output, *answers], output, env)
 
     assert completed.returncode == 1
     assert "already exists" in assert_one_error_line(completed)
@@ -207,7 +192,9 @@ def test_bad_answer_is_one_line_and_leaves_nothing(
     answer: str,
     field: str,
 ) -> None:
-    completed = run([cli, "--no-input", "-o", output_dir, answer], tmp_path, env)
+    completed = run_captured(
+        [cli, "--no-input", "-o", output_dir, answer], tmp_path, env
+    )
 
     assert completed.returncode == 1
     assert field in assert_one_error_line(completed)
@@ -221,7 +208,9 @@ def test_absolute_slug_is_one_line_and_leaves_nothing(
     absolute = tmp_path / "absolute"
     answer = f"project_slug={absolute}"
 
-    completed = run([cli, "--no-input", "-o", output_dir, answer], tmp_path, env)
+    completed = run_captured(
+        [cli, "--no-input", "-o", output_dir, answer], tmp_path, env
+    )
 
     assert completed.returncode == 1
     assert "project_slug" in assert_one_error_line(completed)
@@ -337,7 +326,7 @@ def test_installed_wheel_renders_a_project(
 
     run_ok([installed, "--no-input", "-o", "out"], tmp_path, uv_env)
     bad_answer = ["--no-input", "-o", "bad", "package_name=json"]
-    bad = run([installed, *bad_answer], tmp_path, env)
+    bad = run_captured([installed, *bad_answer], tmp_path, env)
 
     assert (tmp_path / "out" / PROJECT / "pyproject.toml").is_file()
     assert bad.returncode == 1
