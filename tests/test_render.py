@@ -700,6 +700,8 @@ def assert_first_commit_holds_everything(project: BakedProject, uv: str) -> None
     project.run(uv, "lock", "--locked", "--offline")
 
 
+# The first commit's tests lock over the network (seconds each): slow tier.
+@pytest.mark.slow
 @pytest.mark.parametrize("answers", GIT_COMBINATIONS)
 def test_first_commit_holds_every_file_and_the_lock(
     cookies: Cookies,
@@ -715,6 +717,7 @@ def test_first_commit_holds_every_file_and_the_lock(
     assert_first_commit_holds_everything(project, uv_on_path)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("identity_from_environment_only")
 def test_identity_from_the_environment_makes_the_first_commit(
     cookies: Cookies, uv_on_path: str

@@ -117,6 +117,8 @@ def template_before_regrouping(tmp_path: Path) -> Path:
     return repository
 
 
+# Two renders of the whole template and a cruft update: seconds, slow tier.
+@pytest.mark.slow
 def test_cruft_update_from_before_the_regrouping_equals_a_fresh_project(
     template_before_regrouping: Path, tmp_path: Path
 ) -> None:

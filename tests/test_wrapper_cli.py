@@ -270,6 +270,8 @@ def test_other_errors_are_one_line(error: Exception, message: str) -> None:
     assert "\n" not in line
 
 
+# Building and installing the package takes seconds: the packaging tests are
+# in the slow tier.
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the sdist, and the wheel from it, with uv; return the directory."""
@@ -287,6 +289,7 @@ def only(directory: Path, pattern: str) -> Path:
     return found
 
 
+@pytest.mark.slow
 def test_wheel_ships_exactly_the_template(dist: Path) -> None:
     with zipfile.ZipFile(only(dist, "*.whl")) as wheel:
         names = set(wheel.namelist())
@@ -304,6 +307,7 @@ def test_wheel_ships_exactly_the_template(dist: Path) -> None:
     assert code == {f"ml_template/{name}" for name in PACKAGE_FILES}
 
 
+@pytest.mark.slow
 def test_sdist_holds_only_what_the_wheel_needs(dist: Path) -> None:
     with tarfile.open(only(dist, "*.tar.gz")) as sdist:
         tops = {Path(name).parts[1] for name in sdist.getnames() if "/" in name}
@@ -312,6 +316,7 @@ def test_sdist_holds_only_what_the_wheel_needs(dist: Path) -> None:
     assert tops.isdisjoint(NOT_SHIPPED)
 
 
+@pytest.mark.slow
 def test_installed_wheel_renders_a_project(
     dist: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
