@@ -256,6 +256,26 @@ def test_status_reports_unlinked_and_unreachable_projects(
     assert lines[2] == "0 of 2 projects up to date"
 
 
+def test_status_names_a_missing_branch_and_a_broken_record(
+    cli: Path, project: Path, tmp_path: Path
+) -> None:
+    record = project / ".cruft.json"
+    state = json.loads(record.read_text(encoding="utf-8"))
+    record.write_text(json.dumps({**state, "checkout": "v9"}), encoding="utf-8")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / ".cruft.json").write_text("{", encoding="utf-8")
+
+    completed = run_captured([cli, "status", project, broken], tmp_path)
+
+    assert completed.returncode == 1
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith(f"{project}: template ")
+    assert lines[0].endswith(" has no branch or tag 'v9'")
+    assert lines[1].startswith(f"{broken}: .cruft.json is not a cruft record: ")
+    assert completed.stderr == ""
+
+
 # --- update ---------------------------------------------------------------------
 
 

@@ -98,6 +98,8 @@ def read_linked_project(project: Path) -> LinkedProject:
             checkout=state.get("checkout") or None,
             answers={k: v for k, v in answers.items() if not k.startswith("_")},
         )
+    except OSError as error:
+        raise FleetError(f"cannot read {CRUFT_FILE}: {error.strerror}") from error
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise FleetError(f"{CRUFT_FILE} is not a cruft record: {error}") from error
     return linked

@@ -98,7 +98,11 @@ class TemplateCache:
         except FleetError as error:
             raise FleetError(f"template {template} is unreachable: {error}") from error
         if checkout is not None:
-            git("checkout", "--quiet", checkout, cwd=directory)
+            try:
+                git("checkout", "--quiet", checkout, cwd=directory)
+            except FleetError as error:
+                message = f"template {template} has no branch or tag {checkout!r}"
+                raise FleetError(message) from error
         return TemplateHead(directory, git("rev-parse", "HEAD", cwd=directory))
 
 
