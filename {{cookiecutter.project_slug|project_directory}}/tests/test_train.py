@@ -441,45 +441,58 @@ def test_train_command_names_the_promotion_of_a_new_lineage(
     assert version != before["champion"]
 
 
+@pytest.fixture(scope="module")
+def weak_champion(tracked_settings: Settings) -> TrainingResult:
+    """The champion of a deliberately poor model (:func:`weak_settings`).
+
+    The quality gate tests train candidates that beat it on score but fail a
+    limit, so it stays the champion and they share it.
+    """
+    champion = train(weak_settings(tracked_settings, "weak-champion"))
+    assert champion.promoted
+    return champion
+
+
+def candidate_settings(tracked_settings: Settings, **limits: float) -> Settings:
+    """The shipped model under the weak champion's name, held to ``limits``."""
+    uri = str(tracked_settings.tracking.uri)
+    return with_limits(with_tracking(tracked_settings, uri, "weak-champion"), **limits)
+
+
 def test_a_slice_below_the_floor_keeps_the_champion(
-    tracked_settings: Settings,
+    tracked_settings: Settings, weak_champion: TrainingResult
 ) -> None:
-    weak = weak_settings(tracked_settings, "slice-floor-test")
     # A floor no model reaches (a ceiling for an error metric such as RMSE).
     unreachable = 1.01 if TASK.GREATER_IS_BETTER else 0.0
-    good = with_tracking(tracked_settings, str(weak.tracking.uri), "slice-floor-test")
-    floored = with_limits(good, min_slice_score=unreachable)
+    floored = candidate_settings(tracked_settings, min_slice_score=unreachable)
 
-    champion = train(weak)
     candidate = train(floored)
 
-    assert champion.promoted
-    assert is_better(candidate.score, champion.score, TASK.GREATER_IS_BETTER)
+    assert is_better(candidate.score, weak_champion.score, TASK.GREATER_IS_BETTER)
     assert not candidate.promoted
     failures = candidate.promotion.failures
     assert failures
     assert all(failure.startswith("slice ") for failure in failures)
     assert all(f"{unreachable:g}" in failure for failure in failures)
-    assert tracking.champion_version(MlflowClient(), weak.tracking) == (
-        champion.model_version
+    assert tracking.champion_version(MlflowClient(), floored.tracking) == (
+        weak_champion.model_version
     )
 
 
 def test_a_fairness_gap_above_the_maximum_keeps_the_champion(
-    tracked_settings: Settings,
+    tracked_settings: Settings, weak_champion: TrainingResult
 ) -> None:
-    weak = weak_settings(tracked_settings, "fairness-test")
-    fair = with_tracking(tracked_settings, str(weak.tracking.uri), "fairness-test")
-    strict = with_limits(fair, max_gap=0.0)
+    strict = candidate_settings(tracked_settings, max_gap=0.0)
 
-    champion = train(weak)
     candidate = train(strict)
 
-    assert champion.promoted
-    assert is_better(candidate.score, champion.score, TASK.GREATER_IS_BETTER)
+    assert is_better(candidate.score, weak_champion.score, TASK.GREATER_IS_BETTER)
     assert not candidate.promoted
     assert candidate.promotion.failures
     assert all("fairness sex" in line for line in candidate.promotion.failures)
+    assert tracking.champion_version(MlflowClient(), strict.tracking) == (
+        weak_champion.model_version
+    )
     metrics = MlflowClient().get_run(candidate.run_id).data.metrics
     groups = {f"fairness/sex/{group}/{TASK.PRIMARY_METRIC}" for group in GROUPS}
     assert groups <= set(metrics)
