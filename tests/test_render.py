@@ -796,7 +796,7 @@ def test_server_tests_run_apart_from_make_test_but_in_check_and_ci(
         check = next(line for line in makefile if line.startswith("check:"))
         assert addopts[-2:] == ["-m", "not server and not spark"]
         assert "\tuv run pytest -n auto --cov --cov-report=term-missing" in makefile
-        assert "\tuv run pytest -m server" in makefile
+        assert "\tuv run pytest -m server -n auto" in makefile
         assert check.startswith("check: lock lint typecheck test test-server docs ")
         if rendered.answers["ci"] == "github":
             workflow = yaml.safe_load(rendered.read_text(".github/workflows/ci.yml"))
