@@ -217,8 +217,12 @@ def test_a_model_failing_on_one_request_fails_only_that_request(
         ThreadPoolExecutor(4) as pool,
     ):
         answers = [f.result() for f in send_while_busy(client, gated, pool, frames)]
+        labels = f'column="{number_column}",rule="range"'
+        range_breaks = metric(client, "contract_breaks_total{" + labels + "}")
 
     assert [answer.status_code for answer in answers] == [200, 200, 500, 200]
+    # Checked once against the contract, though scored twice (batch, then alone).
+    assert range_breaks == len(marked)
     assert answers[2].json()["error_code"] == "INTERNAL_ERROR"
     good = zip(answers[:2] + answers[3:], frames[:2] + frames[3:], strict=True)
     for answer, frame in good:

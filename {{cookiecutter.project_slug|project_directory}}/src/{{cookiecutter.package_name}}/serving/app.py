@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -323,11 +323,12 @@ class _ScoringService:
 
     def score_batch(
         self, requests: Sequence[ScoringRequest]
-    ) -> list[bytes | InvalidRequestError]:
+    ) -> list[bytes | Exception]:
         """Score ``requests`` in one model call; return each one's JSON answer.
 
         A request whose rows the contract policy refuses gets its error
-        instead. Runs on the batcher's thread; raises if the model fails.
+        instead, and so does a request the model fails on. Runs on the
+        batcher's thread.
         """
         frame = _batch_frame(requests)
         refused = self._refused(frame, requests)
@@ -336,8 +337,27 @@ class _ScoringService:
             frame = frame[np.repeat(accepted, _row_counts(requests))]
             frame = frame.reset_index(drop=True)
         scored = [request for request, ok in zip(requests, accepted, strict=True) if ok]
-        answers = iter(self._score(frame, scored) if scored else [])
+        answers = iter(self._score_each(frame, scored) if scored else [])
         return [error or next(answers) for error in refused]
+
+    def _score_each(
+        self, frame: pd.DataFrame, requests: Sequence[ScoringRequest]
+    ) -> list[bytes | Exception]:
+        """Score ``requests`` in one call; if the model fails, score each alone.
+
+        So one request the model fails on gets the error and never fails the
+        others. Their rows were checked against the contract before, once.
+        """
+        try:
+            return [*self._score(frame, requests)]
+        except Exception as error:
+            if len(requests) == 1:
+                return [error]
+        logger.debug("A batch of %d requests failed; scoring each alone", len(requests))
+        return [
+            self._score_each(rows, [request])[0]
+            for request, rows in _request_frames(frame, requests)
+        ]
 
     def _refused(
         self, frame: pd.DataFrame, requests: Sequence[ScoringRequest]
@@ -353,14 +373,9 @@ class _ScoringService:
             return [None] * len(requests)
         if len(requests) == 1:
             return [self._contract_error(frame, requests[0].identifier)]
-        bounds = np.cumsum([0, *_row_counts(requests)]).tolist()
         return [
-            self._contract_error(
-                frame.iloc[start:end].reset_index(drop=True), request.identifier
-            )
-            for request, start, end in zip(
-                requests, bounds[:-1], bounds[1:], strict=True
-            )
+            self._contract_error(rows, request.identifier)
+            for request, rows in _request_frames(frame, requests)
         ]
 
     def _contract_error(
@@ -496,6 +511,15 @@ class _ScoringService:
             "UNSUPPORTED_MEDIA_TYPE",
             status=415,
         )
+
+
+def _request_frames(
+    frame: pd.DataFrame, requests: Sequence[ScoringRequest]
+) -> Iterator[tuple[ScoringRequest, pd.DataFrame]]:
+    """Yield each of ``requests`` with its own rows of the batch ``frame``."""
+    bounds = np.cumsum([0, *_row_counts(requests)]).tolist()
+    for request, start, end in zip(requests, bounds[:-1], bounds[1:], strict=True):
+        yield request, frame.iloc[start:end].reset_index(drop=True)
 
 
 def _row_counts(requests: Sequence[ScoringRequest]) -> list[int]:

@@ -11,7 +11,6 @@ requests meanwhile: those form the next batch.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +19,6 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
-logger = logging.getLogger(__name__)
 
 
 class Batchable(Protocol):
@@ -38,9 +35,9 @@ Answer = TypeVar("Answer")
 """The type of the answer each request gets."""
 
 ScoreBatch = Callable[[Sequence[Item]], Sequence[Answer | Exception]]
-"""Scores requests in one call, giving each an answer or the error refusing it.
+"""Scores requests in one call, giving each an answer or the error it met.
 
-It raises when the call as a whole fails (the model failed on some row).
+If it raises instead, every request of the call gets that error.
 """
 
 
@@ -56,8 +53,8 @@ class MicroBatcher(Generic[Item, Answer]):
     The wait is adaptive: an idle batcher scores a lone request at once;
     only while it is busy (its last batch held more than one request, or
     requests are still queued) does it wait up to ``max_wait_ms`` for more
-    rows to join. When a batch fails as a whole, each of its requests is
-    scored alone, so that one bad request never fails the others.
+    rows to join. That one bad request never fails the others is up to
+    ``score``, which answers each request on its own.
 
     Parameters
     ----------
@@ -127,8 +124,7 @@ class MicroBatcher(Generic[Item, Answer]):
         Raises
         ------
         Exception
-            The error ``score`` gave for this request, or raised when the
-            request was scored alone.
+            The error ``score`` gave for this request, or raised for its batch.
         RuntimeError
             If the batcher is not running.
         """
@@ -191,7 +187,7 @@ class MicroBatcher(Generic[Item, Answer]):
         if self._observe_batch is not None:
             self._observe_batch(len(items), sum(item.rows for item in items))
         loop = asyncio.get_running_loop()
-        outcomes = await loop.run_in_executor(self._executor, self._score_each, items)
+        outcomes = await loop.run_in_executor(self._executor, self._score_all, items)
         for job, outcome in zip(batch, outcomes, strict=True):
             if job.future.done():
                 continue
@@ -200,15 +196,9 @@ class MicroBatcher(Generic[Item, Answer]):
             else:
                 job.future.set_result(outcome)
 
-    def _score_each(self, items: Sequence[Item]) -> list[Answer | Exception]:
-        """Score ``items`` in one call; if that fails, score each of them alone."""
+    def _score_all(self, items: Sequence[Item]) -> list[Answer | Exception]:
+        """Score ``items`` in one call; if it raises, each of them gets the error."""
         try:
-            outcomes = list(self._score(items))
+            return list(self._score(items))
         except Exception as error:
-            if len(items) == 1:
-                return [error]
-            logger.debug(
-                "A batch of %d requests failed; scoring each alone", len(items)
-            )
-            return [self._score_each([item])[0] for item in items]
-        return outcomes
+            return [error] * len(items)
