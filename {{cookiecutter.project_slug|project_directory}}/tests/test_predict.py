@@ -4,9 +4,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
 from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
@@ -20,6 +22,7 @@ from {{ cookiecutter.package_name }}.tracking.artifacts import (
     download_model,
     load_model,
     model_contract,
+    model_options,
     save_model,
 )
 from {{ cookiecutter.package_name }}.workflows.predict import (
@@ -27,6 +30,7 @@ from {{ cookiecutter.package_name }}.workflows.predict import (
     ContractPolicy,
     contract_policy,
     predict_file,
+    predict_frame,
 )
 
 from .conftest import DEMO_DATA
@@ -208,6 +212,52 @@ def test_wrong_type_in_a_later_chunk_leaves_no_output(
         predict_file(model, source, output, chunk_size=100)
 
     assert leftovers(output.parent) == []
+
+
+def test_an_infinite_number_is_refused_in_one_line(
+    tmp_path: Path, model: PyFuncModel, demo_frame: pd.DataFrame, settings: Settings
+) -> None:
+    column = settings.data.numeric_features[0]
+    frame = demo_frame.copy()
+    frame.loc[len(frame) - 1, column] = -np.inf
+    source = tmp_path / "input.csv"
+    frame.to_csv(source, index=False)
+    output = tmp_path / "out" / "predictions.csv"
+    output.parent.mkdir()
+    message = f"{source}: column '{column}' must hold finite numbers, found -inf"
+
+    with pytest.raises(DataError, match=re.escape(message)):
+        predict_file(model, source, output, chunk_size=100)
+    with pytest.raises(DataError, match=re.escape(message)):
+        predict_frame(model, frame, source)
+
+    assert "-inf" in source.read_text(encoding="utf-8")
+    assert leftovers(output.parent) == []
+
+
+def test_a_column_that_reading_does_not_type_is_checked_by_mlflow(
+    tmp_path: Path, fitted_pipeline: Pipeline, settings: Settings, split: Split
+) -> None:
+    column = settings.data.numeric_features[0]
+    whole = split.test.features.dropna(subset=[column]).astype({column: "int64"})
+    options = model_options(fitted_pipeline, whole)
+    # An integer column in the signature, as a model logged elsewhere may have.
+    options["signature"] = infer_signature(whole, fitted_pipeline.predict(whole))
+    mlflow.sklearn.save_model(fitted_pipeline, str(tmp_path / "model"), **options)
+    model = load_model(str(tmp_path / "model"))
+    source, gap = tmp_path / "whole.csv", tmp_path / "gap.csv"
+    whole.to_csv(source, index=False)
+    whole.astype({column: "float64"}).assign(**{column: np.nan}).to_csv(
+        gap, index=False
+    )
+
+    predict_file(model, source, tmp_path / "out.csv")
+    with pytest.raises(DataError, match="Can not safely convert float64 to int64"):
+        predict_file(model, gap, tmp_path / "gap-out.csv")
+
+    expected = fitted_pipeline.predict(whole)
+    written = read_output(tmp_path / "out.csv")[PREDICTION_COLUMN].to_numpy()
+    assert_same_predictions(written, expected)
 
 
 def test_a_gap_in_a_column_trained_on_whole_numbers_is_scored(

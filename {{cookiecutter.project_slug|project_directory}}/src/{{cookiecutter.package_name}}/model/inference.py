@@ -3,9 +3,11 @@
 Scoring one row with the fitted pipeline takes a few milliseconds, most of
 them spent outside the trees: validating parameters and values at each step,
 and wrapping each step's output in a pandas data frame. A caller that has
-already checked its rows (the scoring service checks every request against
-the model's signature and data contract) can skip both; the predictions are
-the same, which the project's tests check on the demo data.
+already checked its rows can skip both: the scoring service checks every
+request against the model's signature and data contract, batch prediction
+reads each column with its signature's type and refuses infinite numbers.
+The predictions are the same, which the project's tests check on the demo
+data.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ def checked_input() -> Iterator[None]:
     """Skip scikit-learn's checks of parameters and finite values, in this thread.
 
     Safe only for input already checked: parameters were validated when the
-    model was fitted, and the service refuses infinite numbers (JSON has
-    none; missing values stay allowed, the pipeline imputes them).
+    model was fitted, and infinite numbers are refused: JSON requests have
+    none, batch prediction checks its chunks (missing values stay allowed,
+    the pipeline imputes them).
     """
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         yield

@@ -34,6 +34,7 @@ from ..data import (
 from ..data.contract import Break, Contract, TableCheck, TableChecker
 from ..errors import DataError, first_line
 from ..files import atomic_path, check_output_path
+from ..model.inference import LeanPredictor
 from ..tracking.artifacts import input_columns, model_contract, read_dtypes
 from ..tracking.registry import champion_uri
 
@@ -47,6 +48,8 @@ DEFAULT_CHUNK_SIZE = 100_000
 # slower than one. One slice per core keeps every core busy without that.
 DEFAULT_THREADS = os.cpu_count() or 1
 PREDICTION_COLUMN = "prediction"
+# The flavor of a logged scikit-learn model, which the lean path can score.
+SKLEARN_LOADER = "mlflow.sklearn"
 
 
 @dataclass(frozen=True)
@@ -87,15 +90,70 @@ def predict_frame(model: PyFuncModel, df: pd.DataFrame, source: object) -> NDArr
     Raises
     ------
     DataError
-        If a required column is missing or a value has the wrong type.
+        If a required column is missing, a value has the wrong type or a
+        number is infinite.
     """
     columns = input_columns(model)
     check_columns(df, columns, source)
     inputs = with_decimal_columns(df[columns], read_dtypes(model))
+    refuse_infinite(inputs, source)
     try:
         return np.asarray(model.predict(inputs))
     except MlflowException as error:
         raise DataError(f"{source}: {schema_problem(error)}") from error
+
+
+def chunk_scorer(
+    model: PyFuncModel, source: object
+) -> Callable[[pd.DataFrame], NDArray[Any]]:
+    """Return a function predicting, like :func:`predict_frame`, the rows of ``source``.
+
+    Reading gives every column its signature's type when that type is a
+    decimal number or text (see ``read_dtypes``). For a scikit-learn model
+    whose signature has only such columns, MLflow's schema check of each
+    chunk would find nothing to convert or refuse: chunks are then scored by
+    a :class:`~{{ cookiecutter.package_name }}.model.inference.LeanPredictor`
+    of the pipeline, with the same predictions. Any other model, or a chunk
+    of other types, goes through MLflow as before.
+    """
+    columns = input_columns(model)
+    dtypes = {column: np.dtype(dtype) for column, dtype in read_dtypes(model).items()}
+    if model.loader_module != SKLEARN_LOADER or dtypes.keys() != set(columns):
+        return lambda df: predict_frame(model, df, source)
+    lean = LeanPredictor(model.get_raw_model())  # type: ignore[no-untyped-call]
+
+    def predict(df: pd.DataFrame) -> NDArray[Any]:
+        check_columns(df, columns, source)
+        inputs = df[columns]
+        if any(inputs[column].dtype != dtype for column, dtype in dtypes.items()):
+            return predict_frame(model, df, source)
+        refuse_infinite(inputs, source)
+        return lean.predict(inputs)
+
+    return predict
+
+
+def refuse_infinite(df: pd.DataFrame, source: object) -> None:
+    """Raise ``DataError`` if a numeric column of ``df`` holds an infinite number.
+
+    A CSV file may spell one ``inf``; the pipeline cannot score it.
+
+    Examples
+    --------
+    >>> refuse_infinite(pd.DataFrame({"mass": [3.5, None]}), "new.csv")
+    >>> refuse_infinite(pd.DataFrame({"mass": [3.5, float("inf")]}), "new.csv")
+    Traceback (most recent call last):
+    ...
+    {{ cookiecutter.package_name }}.errors.DataError: new.csv: ...
+    """
+    for column in df.select_dtypes("number").columns:
+        values = df[column].to_numpy()
+        infinite = np.isinf(values)
+        if infinite.any():
+            found = float(values[infinite.argmax()])
+            raise DataError(
+                f"{source}: column {column!r} must hold finite numbers, found {found}"
+            )
 
 
 def with_decimal_columns(df: pd.DataFrame, dtypes: ColumnDtypes) -> pd.DataFrame:
@@ -276,11 +334,12 @@ def _predicted_chunks(
     Each chunk is cut into ``threads`` slices scored side by side, so memory
     holds one chunk, as when it is scored whole.
     """
+    score = chunk_scorer(model, input_path)
 
     def predicted(rows: pd.DataFrame) -> NDArray[Any]:
         # OpenMP keeps the limit per thread: it holds for this slice only.
         with threadpool_limits(limits=1, user_api="openmp"):
-            return predict_frame(model, rows, input_path)
+            return score(rows)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for chunk in iter_chunks(input_path, chunk_size, read_dtypes(model)):
