@@ -364,6 +364,23 @@ def test_csv_with_text_in_a_number_column_is_400(
     assert "heavy" in response.json()["message"]
 
 
+def test_csv_with_an_infinite_number_is_400(
+    client: TestClient, features: pd.DataFrame
+) -> None:
+    numeric = features.select_dtypes("number").columns[0]
+    bad = features.head(2).copy()
+    bad.loc[bad.index[1], numeric] = float("inf")
+
+    response = client.post(
+        "/invocations",
+        content=bad.to_csv(index=False),
+        headers={"Content-Type": "text/csv"},
+    )
+
+    assert response.status_code == 400
+    assert f"column {numeric!r} must hold finite numbers" in response.json()["message"]
+
+
 def test_csv_header_only_is_400(client: TestClient, features: pd.DataFrame) -> None:
     response = client.post(
         "/invocations",

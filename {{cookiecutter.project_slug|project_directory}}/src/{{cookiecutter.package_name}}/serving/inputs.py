@@ -172,8 +172,8 @@ def parse_csv(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
     Raises
     ------
     InvalidRequestError
-        If the body is not CSV, lacks a column of the signature, or a value does
-        not match its type.
+        If the body is not CSV, lacks a column of the signature, a value does
+        not match its type, or a number is infinite.
     """
     dtypes: ColumnDtypes = {column.name: column.kind.dtype for column in columns}
     try:
@@ -188,7 +188,21 @@ def parse_csv(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
     _check_required([str(name) for name in df.columns], columns)
     if df.empty:
         raise InvalidRequestError("the request has no rows to score")
-    return df[[column.name for column in columns]]
+    df = df[[column.name for column in columns]]
+    _refuse_infinite(df)
+    return df
+
+
+def _refuse_infinite(df: pd.DataFrame) -> None:
+    """Refuse an infinite number, which CSV can spell (``inf``) and JSON cannot.
+
+    The model is called without scikit-learn's check of finite values.
+    """
+    for column in df.select_dtypes("number").columns:
+        if np.isinf(df[column].to_numpy()).any():
+            raise InvalidRequestError(
+                f"column {column!r} must hold finite numbers, found an infinite one"
+            )
 
 
 def _expected_keys_message(unknown: Sequence[str] = ()) -> str:
