@@ -4,7 +4,7 @@ Nothing here knows about models or tracking: the layers above hand in a
 configuration and get checked data frames back.
 """
 
-from .checks import check_columns, check_numeric, select_features
+from .checks import check_columns, check_finite, check_numeric, select_features
 from .dataset import (
     Dataset,
     Split,
@@ -32,6 +32,7 @@ __all__ = [
     "Split",
     "as_text",
     "check_columns",
+    "check_finite",
     "check_numeric",
     "check_split_size",
     "count_rows",

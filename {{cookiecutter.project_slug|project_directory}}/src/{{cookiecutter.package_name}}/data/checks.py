@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..config import DataConfig
@@ -21,6 +22,29 @@ def check_columns(df: pd.DataFrame, required: Sequence[str], source: object) -> 
     missing = [column for column in required if column not in df.columns]
     if missing:
         raise DataError(f"{source}: missing column(s) {', '.join(missing)}")
+
+
+def check_finite(df: pd.DataFrame, source: object) -> None:
+    """Raise ``DataError`` if a numeric column of ``df`` holds an infinite number.
+
+    A CSV file may spell one ``inf``; the pipelines cannot score it.
+
+    Examples
+    --------
+    >>> check_finite(pd.DataFrame({"mass": [3.5, None]}), "new.csv")
+    >>> check_finite(pd.DataFrame({"mass": [3.5, float("inf")]}), "new.csv")
+    Traceback (most recent call last):
+    ...
+    {{ cookiecutter.package_name }}.errors.DataError: new.csv: ...
+    """
+    for column in df.select_dtypes("number").columns:
+        values = df[column].to_numpy()
+        infinite = np.isinf(values)
+        if infinite.any():
+            found = float(values[infinite.argmax()])
+            raise DataError(
+                f"{source}: column {column!r} must hold finite numbers, found {found}"
+            )
 
 
 def check_numeric(df: pd.DataFrame, columns: Sequence[str], source: object) -> None:

@@ -22,8 +22,9 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import DataType
 
+from ..data.checks import check_finite
 from ..data.tables import ColumnDtypes
-from ..errors import ModelError
+from ..errors import DataError, ModelError
 
 
 class InvalidRequestError(ValueError):
@@ -189,20 +190,13 @@ def parse_csv(body: bytes, columns: Sequence[Column]) -> pd.DataFrame:
     if df.empty:
         raise InvalidRequestError("the request has no rows to score")
     df = df[[column.name for column in columns]]
-    _refuse_infinite(df)
+    # CSV can spell an infinite number, JSON cannot; the model is called
+    # without scikit-learn's check of finite values.
+    try:
+        check_finite(df, "the request")
+    except DataError as error:
+        raise InvalidRequestError(str(error)) from error
     return df
-
-
-def _refuse_infinite(df: pd.DataFrame) -> None:
-    """Refuse an infinite number, which CSV can spell (``inf``) and JSON cannot.
-
-    The model is called without scikit-learn's check of finite values.
-    """
-    for column in df.select_dtypes("number").columns:
-        if np.isinf(df[column].to_numpy()).any():
-            raise InvalidRequestError(
-                f"column {column!r} must hold finite numbers, found an infinite one"
-            )
 
 
 def _expected_keys_message(unknown: Sequence[str] = ()) -> str:

@@ -28,6 +28,7 @@ from ..data import (
     ChunkWriter,
     ColumnDtypes,
     check_columns,
+    check_finite,
     iter_chunks,
     table_format,
 )
@@ -96,7 +97,7 @@ def predict_frame(model: PyFuncModel, df: pd.DataFrame, source: object) -> NDArr
     columns = input_columns(model)
     check_columns(df, columns, source)
     inputs = with_decimal_columns(df[columns], read_dtypes(model))
-    refuse_infinite(inputs, source)
+    check_finite(inputs, source)
     try:
         return np.asarray(model.predict(inputs))
     except MlflowException as error:
@@ -127,33 +128,10 @@ def chunk_scorer(
         inputs = df[columns]
         if any(inputs[column].dtype != dtype for column, dtype in dtypes.items()):
             return predict_frame(model, df, source)
-        refuse_infinite(inputs, source)
+        check_finite(inputs, source)
         return lean.predict(inputs)
 
     return predict
-
-
-def refuse_infinite(df: pd.DataFrame, source: object) -> None:
-    """Raise ``DataError`` if a numeric column of ``df`` holds an infinite number.
-
-    A CSV file may spell one ``inf``; the pipeline cannot score it.
-
-    Examples
-    --------
-    >>> refuse_infinite(pd.DataFrame({"mass": [3.5, None]}), "new.csv")
-    >>> refuse_infinite(pd.DataFrame({"mass": [3.5, float("inf")]}), "new.csv")
-    Traceback (most recent call last):
-    ...
-    {{ cookiecutter.package_name }}.errors.DataError: new.csv: ...
-    """
-    for column in df.select_dtypes("number").columns:
-        values = df[column].to_numpy()
-        infinite = np.isinf(values)
-        if infinite.any():
-            found = float(values[infinite.argmax()])
-            raise DataError(
-                f"{source}: column {column!r} must hold finite numbers, found {found}"
-            )
 
 
 def with_decimal_columns(df: pd.DataFrame, dtypes: ColumnDtypes) -> pd.DataFrame:
