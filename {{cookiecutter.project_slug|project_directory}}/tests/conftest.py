@@ -48,22 +48,29 @@ FINDINGS_EXIT_STATUS = 3
 """The documented exit status of validate and monitor when they find something."""
 OWN_TARGETS = {"classification": "Species Label", "regression": "Body Mass (g)"}
 """The target column of the made-up table for each task; the other is extra."""
+BOOSTING_ROUNDS = 50
+"""Boosting rounds of the tests' models (the shipped config: 100).
+
+Saving, loading and scoring a model take time in proportion to its trees,
+and the tests find in the demo data what they find with 100.
+"""
 IMPORTANCE_REPEATS = 2
 """Shuffles of each feature in the tests' training runs (the shipped config: 10).
 
 Permutation importance is the largest part of a training run on the demo
 data, and two shuffles already tell a feature that helps from noise.
 """
-CHEAP_IMPORTANCE = {
-    f"{ENV_PREFIX}EVALUATION__IMPORTANCE_REPEATS": str(IMPORTANCE_REPEATS)
+LIGHT_TRAINING = {
+    f"{ENV_PREFIX}MODEL__MAX_ITER": str(BOOSTING_ROUNDS),
+    f"{ENV_PREFIX}EVALUATION__IMPORTANCE_REPEATS": str(IMPORTANCE_REPEATS),
 }
-"""The environment giving the CLI the tests' :data:`IMPORTANCE_REPEATS`."""
+"""The environment giving the CLI the tests' lighter training runs."""
 
 
 def cli_env(uri: str, saved_runs: Path, **overrides: str) -> dict[str, str]:
     """Environment pointing the CLI at ``uri``, saving runs under ``saved_runs``."""
     return {
-        **CHEAP_IMPORTANCE,
+        **LIGHT_TRAINING,
         f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),
         f"{ENV_PREFIX}TRACKING__URI": uri,
         f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(saved_runs),
@@ -136,11 +143,16 @@ def with_tracking(
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    """The configuration shipped with the project, with :data:`IMPORTANCE_REPEATS`."""
+    """The shipped configuration, with the tests' lighter training runs.
+
+    :data:`BOOSTING_ROUNDS` and :data:`IMPORTANCE_REPEATS` replace their
+    shipped values.
+    """
     shipped = load_config(CONFIG_PATH)
+    model = shipped.model.model_copy(update={"max_iter": BOOSTING_ROUNDS})
     update = {"importance_repeats": IMPORTANCE_REPEATS}
     evaluation = shipped.evaluation.model_copy(update=update)
-    return shipped.model_copy(update={"evaluation": evaluation})
+    return shipped.model_copy(update={"model": model, "evaluation": evaluation})
 
 
 @pytest.fixture(autouse=True)
@@ -175,18 +187,20 @@ def demo_frame() -> pd.DataFrame:
 
 
 @pytest.fixture
-def train_on(tmp_path: Path) -> Callable[[Path], Result]:
+def train_on(tracking_uri: str, tmp_path: Path) -> Callable[[Path], Result]:
     """Run ``train`` from the command line on another data file.
 
-    Tracking and saved runs go to ``tmp_path``; the rest of the shipped
-    configuration applies.
+    It tracks to the session's store under a registered model of its own,
+    and saves runs under ``tmp_path``; the rest of the shipped configuration
+    applies.
     """
 
     def run(data_path: Path) -> Result:
         env = {
-            **CHEAP_IMPORTANCE,
+            **LIGHT_TRAINING,
             f"{ENV_PREFIX}DATA__PATH": str(data_path),
-            f"{ENV_PREFIX}TRACKING__URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            f"{ENV_PREFIX}TRACKING__URI": tracking_uri,
+            f"{ENV_PREFIX}TRACKING__REGISTERED_MODEL": f"other-{uuid.uuid4().hex[:8]}",
             f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tmp_path / "saved-runs"),
         }
         args = ["train", "--config", str(CONFIG_PATH)]

@@ -19,10 +19,10 @@ from {{ cookiecutter.package_name }}.config import (
 )
 
 from .conftest import (
-    CHEAP_IMPORTANCE,
     CONFIG_PATH,
     CONSOLE_SCRIPT,
     DEMO_DATA,
+    LIGHT_TRAINING,
     PACKAGE_NAME,
     assert_one_line_error,
     invoke,
@@ -33,7 +33,7 @@ from .conftest import (
 def env(tracking_uri: str, champion_uri: str, tmp_path: Path) -> dict[str, str]:
     """Environment that points the CLI at the session's tracking store."""
     return {
-        **CHEAP_IMPORTANCE,
+        **LIGHT_TRAINING,
         f"{ENV_PREFIX}TRACKING__URI": tracking_uri,
         f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tmp_path / "saved-runs"),
         f"{ENV_PREFIX}CONFIG": str(CONFIG_PATH),

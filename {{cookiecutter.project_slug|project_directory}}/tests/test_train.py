@@ -51,7 +51,7 @@ from {{ cookiecutter.package_name }}.workflows.train import (
     train,
 )
 
-from .conftest import CHEAP_IMPORTANCE, CONFIG_PATH, DEMO_DATA, with_tracking
+from .conftest import CONFIG_PATH, DEMO_DATA, LIGHT_TRAINING, with_tracking
 
 SCRIPT_NAME = "{{ cookiecutter.project_slug }}"
 GROUPS = ("female", "male")
@@ -144,15 +144,15 @@ def test_a_model_logged_without_extras_has_no_contract(
 
 
 def test_personal_columns_stay_out_of_the_logged_example_and_reference(
-    tmp_path: Path, settings: Settings, split: Split, fitted_pipeline: Pipeline
+    tracking_uri: str, settings: Settings, split: Split, fitted_pipeline: Pipeline
 ) -> None:
     personal = settings.data.categorical_features[0]
     data = settings.data.model_copy(update={"personal_columns": [personal]})
     private = settings.model_copy(update={"data": data})
     extras = model_extras(private, fitted_pipeline, split)
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(tracking_uri)
 
-    experiment = mlflow.create_experiment("personal")
+    experiment = mlflow.create_experiment(f"personal-{uuid.uuid4().hex[:8]}")
     with mlflow.start_run(experiment_id=experiment) as run:
         info = artifacts.log_model(
             fitted_pipeline, split.train.features, extras, [personal]
@@ -421,7 +421,7 @@ def test_train_command_names_the_promotion_of_a_new_lineage(
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     tracking_config = lineage_settings.tracking
     env = {
-        **CHEAP_IMPORTANCE,
+        **LIGHT_TRAINING,
         f"{ENV_PREFIX}TRACKING__URI": str(tracking_config.uri),
         f"{ENV_PREFIX}TRACKING__REGISTERED_MODEL": tracking_config.registered_model,
         f"{ENV_PREFIX}TRACKING__SAVED_RUNS": str(tracking_config.saved_runs),
