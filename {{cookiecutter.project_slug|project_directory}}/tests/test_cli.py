@@ -327,6 +327,24 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert __version__ in completed.stdout
 
 
+def test_the_console_script_freezes_the_collector_at_exit() -> None:
+    # Exit handlers run last registered first: this one runs after main()'s.
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count()))\n"
+        f"from {PACKAGE_NAME}.cli import main\n"
+        "sys.argv = ['prog', '--version']\n"
+        "main()\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    frozen = completed.stdout.strip().splitlines()[-1]
+    assert frozen.startswith("frozen ")
+    assert int(frozen.removeprefix("frozen ")) > 0
+
+
 @pytest.mark.parametrize(
     ("statement", "not_imported"),
     [
